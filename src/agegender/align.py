@@ -1,0 +1,107 @@
+"""Five-point similarity alignment to a canonical template (used by inference *and* training crops)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+#: Canonical 5-point template, normalised to [0, 1] of the crop: left eye, right eye, nose tip, left
+#: mouth corner, right mouth corner (as seen in the image). It is the symmetrised median of RetinaFace
+#: landmarks on 1,000 UTKFace crops, so that at margin 0 a training crop stays inside its 200x200
+#: source image (no invented borders) and a photo's face is framed the same way: brow to chin.
+TEMPLATE = np.array(
+    [
+        [0.2990, 0.2920],
+        [0.7010, 0.2920],
+        [0.5000, 0.5330],
+        [0.3290, 0.6860],
+        [0.6710, 0.6860],
+    ],
+    dtype=np.float64,
+)
+
+
+def template_points(size: int, margin: float) -> np.ndarray:
+    """Template landmarks in pixels for a ``size`` x ``size`` crop.
+
+    ``margin`` is the extra border, as a fraction of the crop, added on each side: 0 is the canonical
+    framing, 0.2 shows 40 % more context around it, a negative margin zooms in.
+    """
+    if size <= 0 or margin <= -0.5:
+        raise ValueError("size must be positive and margin greater than -0.5")
+    s = 1.0 / (1.0 + 2.0 * margin)
+    return ((TEMPLATE - 0.5) * s + 0.5) * size
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, translation) mapping src -> dst.
+
+    Umeyama's method; returns a 2x3 matrix ``M`` with ``dst ~= M @ [x, y, 1]``.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
+        raise ValueError("src and dst must be matching (N, 2) arrays with N >= 2")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s0, d0 = src - mu_s, dst - mu_d
+    var_s = (s0**2).sum() / len(src)
+    if var_s < 1e-12:
+        raise ValueError("degenerate landmarks: all points coincide")
+    cov = d0.T @ s0 / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[-1] = -1
+    r = u @ np.diag(d) @ vt
+    scale = (sig * d).sum() / var_s
+    t = mu_d - scale * r @ mu_s
+    return np.hstack([scale * r, t[:, None]])
+
+
+def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Warp an RGB uint8 image with a 2x3 forward matrix into a ``size`` x ``size`` crop (bilinear).
+
+    Only the source region under the crop is touched; where the crop reaches past the image border,
+    its edge pixels are repeated (no black bars, no mirrored second face).
+    """
+    full = np.vstack([matrix, [0.0, 0.0, 1.0]])
+    inv = np.linalg.inv(full)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=np.float64)
+    src = corners @ inv[:2].T
+    x0, y0 = np.floor(src.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(src.max(0)).astype(int) + 2
+    h, w = image.shape[:2]
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if cx1 <= cx0 or cy1 <= cy0:  # crop entirely outside the image
+        region = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
+    else:
+        region = np.pad(
+            image[cy0:cy1, cx0:cx1], ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0)), mode="edge"
+        )
+    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    local_inv = (np.linalg.inv(shift) @ inv)[:2]
+    out = Image.fromarray(np.ascontiguousarray(region)).transform(
+        (size, size), Image.AFFINE, data=tuple(local_inv.ravel()), resample=Image.BILINEAR
+    )
+    return np.asarray(out, dtype=np.uint8)
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112, margin: float = 0.0) -> np.ndarray:
+    """Crop one face: similarity-warp ``landmarks`` (5, 2) onto the template; returns (size, size, 3)."""
+    m = estimate_similarity(landmarks, template_points(size, margin))
+    return warp_affine(image, m, size)
+
+
+def center_crop(image: np.ndarray, size: int = 112, margin: float = 0.0, fill: float = 1.0) -> np.ndarray:
+    """Fallback when no face is found in a face crop: assume the crop is framed like the template.
+
+    Maps the image centre to the crop centre, scaling the shorter side to ``fill`` of the crop;
+    used only for inputs known to be single-face crops.
+    """
+    h, w = image.shape[:2]
+    if margin <= -0.5:
+        raise ValueError("margin must be greater than -0.5")
+    scale = size / (1.0 + 2.0 * margin) / (fill * min(h, w))
+    c = size / 2.0
+    m = np.array([[scale, 0.0, c - scale * w / 2.0], [0.0, scale, c - scale * h / 2.0]])
+    return warp_affine(image, m, size)

@@ -1,0 +1,126 @@
+"""The model card: everything inference needs to know about a model file, plus its provenance.
+
+A card is JSON next to the ONNX file. Loading checks the format version and the sha256 of the weights
+and refuses, with a one-line message, anything it does not understand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelCardError
+
+CARD_FORMAT = "agegender-model-card"
+CARD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str = "image"
+    size: int = 112
+    color: str = "RGB"  # channel order the network expects
+    layout: str = "NCHW"
+    scale: float = 1.0 / 255.0  # pixel values are multiplied by this, then standardised
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class AlignmentSpec:
+    template: tuple[tuple[float, float], ...]  # 5 points normalised to [0, 1] of the crop
+    margin: float = 0.0
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    gender_logits: str = "gender_logits"  # (N, 2): male, female
+    age_logits: str = "age_logits"  # (N, age_max - age_min + 1): one per whole year
+    attention: str | None = "attention"  # (N, 1, h, w) in [0, 1], or None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    version: str
+    architecture: str
+    weights_file: str
+    sha256: str
+    input: InputSpec
+    alignment: AlignmentSpec
+    outputs: OutputSpec = OutputSpec()
+    gender_labels: tuple[str, str] = ("male", "female")
+    age_min: int = 0
+    age_max: int = 100
+    gender_temperature: float = 1.0
+    age_temperature: float = 1.0
+    interval: tuple[float, float] = (0.1, 0.9)  # quantiles of the age distribution reported as the interval
+    training: dict[str, Any] = field(default_factory=dict)  # data, terms, config, command
+    metrics: dict[str, Any] = field(default_factory=dict)
+    limitations: tuple[str, ...] = ()
+    notes: str = ""
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d = {"format": CARD_FORMAT, "format_version": CARD_VERSION, **d}
+        return json.dumps(d, indent=2)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], where: str = "model card") -> "ModelCard":
+        if d.get("format") != CARD_FORMAT:
+            raise ModelCardError(f"{where}: not an agegender model card (format={d.get('format')!r})")
+        if d.get("format_version") != CARD_VERSION:
+            raise ModelCardError(
+                f"{where}: card format version {d.get('format_version')!r} is not supported (this agegender "
+                f"understands version {CARD_VERSION}); upgrade agegender or re-export the model"
+            )
+        try:
+            d = {k: v for k, v in d.items() if k not in ("format", "format_version")}
+            inp = InputSpec(**{**d.pop("input"), })
+            inp = InputSpec(**{**asdict(inp), "mean": tuple(inp.mean), "std": tuple(inp.std)})
+            al = d.pop("alignment")
+            alignment = AlignmentSpec(template=tuple(tuple(p) for p in al["template"]), margin=float(al["margin"]))
+            outputs = OutputSpec(**d.pop("outputs", {}))
+            card = ModelCard(
+                input=inp, alignment=alignment, outputs=outputs,
+                gender_labels=tuple(d.pop("gender_labels", ("male", "female"))),
+                interval=tuple(d.pop("interval", (0.1, 0.9))),
+                limitations=tuple(d.pop("limitations", ())),
+                **d,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelCardError(f"{where}: malformed model card ({exc})") from exc
+        if card.input.color not in ("RGB", "BGR") or card.input.layout != "NCHW":
+            raise ModelCardError(f"{where}: unsupported input colour/layout {card.input.color}/{card.input.layout}")
+        if len(card.alignment.template) != 5:
+            raise ModelCardError(f"{where}: the alignment template must have 5 points")
+        if card.age_max <= card.age_min:
+            raise ModelCardError(f"{where}: age_max must exceed age_min")
+        return card
+
+    @staticmethod
+    def load(path: str | Path) -> "ModelCard":
+        p = Path(path)
+        if not p.is_file():
+            raise ModelCardError(f"model card not found: {p}")
+        try:
+            d = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelCardError(f"{p}: model card is not valid JSON ({exc.__class__.__name__})") from exc
+        if not isinstance(d, dict):
+            raise ModelCardError(f"{p}: model card must be a JSON object")
+        return ModelCard.from_dict(d, where=str(p))
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,249 @@
+"""The ``agegender`` command line. Parsing only: the work is done by library functions."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import __version__
+
+log = logging.getLogger("agegender")
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+CSV_COLUMNS = ["file", "face", "x1", "y1", "x2", "y2", "det_score", "gender", "p_female", "age", "age_low",
+               "age_high", "age_group", "error"]
+
+
+class UsageError(Exception):
+    """Bad command-line usage: exit code 2."""
+
+
+def expand_inputs(items: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files, folders (recursive, image files only) and globs -> (paths, [(item, error)])."""
+    from .io import is_image_path
+
+    paths: list[str] = []
+    missing: list[tuple[str, str]] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and is_image_path(f))
+            if not found:
+                log.warning("%s: folder has no image files", item)
+            paths += found
+        elif p.exists():
+            paths.append(item)
+        elif glob.has_magic(item):
+            found = sorted(f for f in glob.glob(item, recursive=True) if os.path.isfile(f))
+            if not found:
+                missing.append((item, f"{item}: no file matches"))
+            paths += found
+        else:
+            missing.append((item, f"{item}: no such file"))
+    return paths, missing
+
+
+def _fmt(v: float, nd: int = 2) -> str:
+    return f"{v:.{nd}f}"
+
+
+def csv_rows(pred) -> Iterator[list[str]]:
+    if pred.error:
+        yield [pred.source, "", "", "", "", "", "", "", "", "", "", "", "", pred.error]
+        return
+    if not pred.faces:
+        yield [pred.source] + [""] * 13
+        return
+    for i, f in enumerate(pred.faces):
+        x1, y1, x2, y2 = f.box
+        yield [pred.source, str(i), _fmt(x1, 1), _fmt(y1, 1), _fmt(x2, 1), _fmt(y2, 1), _fmt(f.det_score, 4),
+               f.gender, _fmt(f.p_female, 4), _fmt(f.age, 1), _fmt(f.age_low, 1), _fmt(f.age_high, 1),
+               f.age_group, ""]
+
+
+def table_lines(pred) -> Iterator[str]:
+    if pred.error:
+        yield f"{pred.source}: ERROR {pred.error}"
+        return
+    if not pred.faces:
+        yield f"{pred.source}: no face found"
+        return
+    for i, f in enumerate(pred.faces):
+        x1, y1, x2, y2 = (round(v) for v in f.box)
+        yield (f"{pred.source}  face {i}  {f.gender:<6} {f.gender_probability:>4.0%}  age {f.age:4.1f} "
+               f"[{f.age_low:.0f}-{f.age_high:.0f}]  group {f.age_group:<5}  box ({x1},{y1})-({x2},{y2})")
+
+
+def _annotated_name(out_dir: Path, source: str, used: set[str]) -> Path:
+    stem = Path(source).stem or "image"
+    name = f"{stem}.jpg"
+    k = 1
+    while name in used:
+        name = f"{stem}_{k}.jpg"
+        k += 1
+    used.add(name)
+    return out_dir / name
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .io import load_image
+    from .predictor import Predictor
+    from .types import Prediction
+
+    if args.max_faces is not None and args.max_faces < 1:
+        raise UsageError("--max-faces must be at least 1")
+    if args.threads < 0:
+        raise UsageError("--threads must be >= 0")
+    paths, missing = expand_inputs(args.inputs)
+    if not paths and not missing:
+        raise UsageError("no image files found in the given inputs")
+    predictor = Predictor(model=args.model, threads=args.threads, max_faces=args.max_faces,
+                          min_face_size=args.min_face_size, score_threshold=args.score_threshold)
+    predictor.card  # load (and verify) the model before touching the inputs  # noqa: B018
+    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    ann_dir = Path(args.annotate) if args.annotate else None
+    if ann_dir:
+        ann_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    writer = csv.writer(out, lineterminator="\n") if args.format == "csv" else None
+    if writer:
+        writer.writerow(CSV_COLUMNS)
+    results_json = []
+    failed = 0
+
+    def emit(pred: Prediction) -> None:
+        nonlocal failed
+        if pred.error:
+            failed += 1
+            print(f"error: {pred.error}", file=sys.stderr)
+        if writer:
+            writer.writerows(csv_rows(pred))
+        elif args.format == "json":
+            results_json.append(pred.to_dict())
+        else:
+            for line in table_lines(pred):
+                print(line, file=out)
+        if ann_dir and pred.ok:
+            from .annotate import draw_faces
+
+            img = load_image(pred.source)
+            draw_faces(img, pred.faces).save(_annotated_name(ann_dir, pred.source, used), quality=92)
+
+    for item, err in missing:
+        emit(Prediction(source=item, width=0, height=0, faces=(), error=err))
+    show = len(paths) > 5 and not args.quiet
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(paths), unit="img", disable=not show, file=sys.stderr)
+    try:
+        for pred in predictor.iter_predict(paths, aligned=args.aligned, chunk=16):
+            emit(pred)
+            bar.update(1)
+    finally:
+        bar.close()
+        if args.format == "json":
+            json.dump(results_json, out, indent=2)
+            out.write("\n")
+        if out is not sys.stdout:
+            out.close()
+    if failed:
+        print(f"{failed} of {len(paths) + len(missing)} input(s) failed", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .runtime import ModelRuntime
+
+    rt = ModelRuntime(args.model)
+    c = rt.card
+    if args.json:
+        print(c.to_json())
+        return EXIT_OK
+    print(f"model:        {c.name} {c.version} ({c.architecture})")
+    print(f"file:         {rt.path} (sha256 {c.sha256[:16]}…, verified)")
+    print(f"input:        {c.input.size}x{c.input.size} {c.input.color}, mean {c.input.mean}, std {c.input.std}")
+    print(f"alignment:    5-point similarity, margin {c.alignment.margin}")
+    print(f"ages:         {c.age_min}-{c.age_max}; interval = quantiles {c.interval}")
+    print(f"calibration:  gender T={c.gender_temperature:.3f}, age T={c.age_temperature:.3f}")
+    if c.training:
+        print(f"training:     {c.training.get('data', '')}")
+        print(f"terms:        {c.training.get('terms', '')}")
+    for k, v in c.metrics.items():
+        print(f"metric:       {k} = {v}")
+    for lim in c.limitations:
+        print(f"limitation:   {lim}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="agegender", description="Gender and age of every face in your photos, offline.")
+    p.add_argument("--version", action="version", version=f"agegender {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    pr = sub.add_parser("predict", help="predict gender and age for images, folders or globs")
+    pr.add_argument("inputs", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
+    pr.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    pr.add_argument("--output", "-o", metavar="FILE", help="write results here instead of standard output")
+    pr.add_argument("--annotate", metavar="DIR", help="write copies with boxes and labels drawn into DIR")
+    pr.add_argument("--aligned", action="store_true", help="each input is one already-cropped face (no detection)")
+    pr.add_argument("--max-faces", type=int, default=None, metavar="N", help="at most N faces per image (largest)")
+    pr.add_argument("--min-face-size", type=float, default=12.0, metavar="PX", help="ignore smaller faces")
+    pr.add_argument("--score-threshold", type=float, default=0.7, metavar="P", help="detector confidence (0-1)")
+    pr.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: automatic)")
+    pr.add_argument("--model", metavar="CARD", help="model card / ONNX file / folder (default: the shipped model)")
+    pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_predict)
+
+    inf = sub.add_parser("info", help="print the model card")
+    inf.add_argument("--model", metavar="CARD")
+    inf.add_argument("--json", action="store_true", help="the raw card as JSON")
+    inf.set_defaults(func=cmd_info)
+
+    from . import cli_extra
+
+    cli_extra.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import AgeGenderError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if not args.debug:
+        logging.getLogger("agegender.predictor").setLevel(logging.ERROR)  # the CLI prints errors itself
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"agegender: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AgeGenderError as exc:
+        if args.debug:
+            raise
+        print(f"agegender: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if "not found" in str(exc) else EXIT_SOME_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Training-side commands: train, cv, export, explain, evaluate. Heavy imports happen on use."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        from .errors import AgeGenderError
+
+        raise AgeGenderError(
+            "this command needs the training extra: pip install torch==2.13.0 'agegender[train]'") from exc
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _need_torch()
+    from .train.config import load_config
+    from .train.trainer import fit
+
+    run = fit(load_config(args.config, args.set))
+    print(f"run written to {run}")
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    _need_torch()
+    from .train.config import load_config
+    from .train.crossval import cross_validate
+
+    cfg = load_config(args.config, args.set)
+    result = cross_validate(cfg, folds=args.folds)
+    print(result.markdown())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _need_torch()
+    from .train.export import export_calibrated
+
+    card, report = export_calibrated(args.runs, args.out, flip=not args.no_flip, calibrate_on_val=not args.no_calibrate,
+                                     with_test=not args.no_test)
+    Path(args.out).with_suffix(".report.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k != "by_group"}, indent=1))
+    print(f"exported {args.out} (sha256 {card.sha256[:16]}…)")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain_image
+
+    written = explain_image(args.image, args.out, model=args.model, run_dir=args.run)
+    for p in written:
+        print(p)
+    return 0 if written else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .eval.report import evaluate_command
+
+    summary = evaluate_command(data=args.data, split=args.split, part=args.part, model=args.model, out=args.out,
+                               predictions=args.predictions, aligned=args.aligned, limit=args.limit,
+                               threads=args.threads)
+    print(summary, file=sys.stdout)
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a model from a YAML config (needs the train extra)")
+    t.add_argument("config")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    t.set_defaults(func=cmd_train)
+
+    cv = sub.add_parser("cv", help="k-fold cross-validation of a config; prints mean ± std")
+    cv.add_argument("config")
+    cv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    cv.add_argument("--folds", type=int, default=5)
+    cv.set_defaults(func=cmd_cv)
+
+    ex = sub.add_parser("export", help="export run(s) to ONNX + model card (several runs: an ensemble)")
+    ex.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    ex.add_argument("--out", default="model.onnx", help="ONNX path; the card is written beside it (.json)")
+    ex.add_argument("--no-flip", action="store_true", help="no mirror test-time augmentation in the graph")
+    ex.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on validation")
+    ex.add_argument("--no-test", action="store_true", help="do not score the test part")
+    ex.set_defaults(func=cmd_export)
+
+    xp = sub.add_parser("explain", help="attention map (and Grad-CAM with --run) overlays as PNG")
+    xp.add_argument("image")
+    xp.add_argument("--out", default="explain", help="output folder")
+    xp.add_argument("--model", metavar="CARD")
+    xp.add_argument("--run", metavar="RUN_DIR", help="a training run, for Grad-CAM (needs the train extra)")
+    xp.set_defaults(func=cmd_explain)
+
+    ev = sub.add_parser("evaluate", help="score predictions against labels; writes metrics, report and plots")
+    ev.add_argument("--data", metavar="SPEC", help="DATASET:PATH, e.g. utkface:../shared/data/utkface")
+    ev.add_argument("--split", metavar="CSV", help="split file; with --part, evaluate only that part")
+    ev.add_argument("--part", default="test")
+    ev.add_argument("--predictions", metavar="CSV", help="score this predictions CSV instead of running a model")
+    ev.add_argument("--model", metavar="CARD")
+    ev.add_argument("--aligned", action="store_true", help="inputs are face crops: no detection")
+    ev.add_argument("--limit", type=int, default=0, help="evaluate at most N images")
+    ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument("--out", required=True, metavar="DIR")
+    ev.set_defaults(func=cmd_evaluate)

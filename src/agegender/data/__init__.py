@@ -1,0 +1,1 @@
+"""Datasets: annotation tables, aligned-crop cache and splits (training side; needs no torch)."""

@@ -1,0 +1,100 @@
+"""The one annotation table every dataset adapter produces."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+GENDERS = ("male", "female")
+
+
+@dataclass
+class Record:
+    """One labelled face image.
+
+    ``age`` is in years when known exactly; datasets with age ranges set ``age_low``/``age_high``
+    (inclusive) instead, and exact ages have ``age_low == age_high == age``.
+    ``gender`` is "male", "female" or "" (unknown: masked out of the gender loss and metrics).
+    """
+
+    path: str
+    age: float | None
+    age_low: float | None
+    age_high: float | None
+    gender: str
+    subject: str = ""
+    fold: int | None = None
+    source: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gender_index(self) -> int:
+        """0 male, 1 female, -1 unknown."""
+        return GENDERS.index(self.gender) if self.gender in GENDERS else -1
+
+
+@dataclass
+class AdapterReport:
+    """What an adapter kept, mapped and dropped, with reasons."""
+
+    source: str
+    kept: int = 0
+    mapped: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def drop(self, reason: str, example: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        ex = self.examples.setdefault(reason, [])
+        if len(ex) < 3:
+            ex.append(example)
+
+    def map(self, what: str) -> None:
+        self.mapped[what] = self.mapped.get(what, 0) + 1
+
+    def summary(self) -> str:
+        parts = [f"{self.source}: kept {self.kept}"]
+        for k, v in sorted(self.mapped.items()):
+            parts.append(f"mapped {v} ({k})")
+        for k, v in sorted(self.dropped.items()):
+            parts.append(f"dropped {v} ({k})")
+        return "; ".join(parts)
+
+
+_BASE = [f.name for f in fields(Record) if f.name != "extra"]
+
+
+def write_records(records: list[Record], path: Path) -> None:
+    extra_keys = sorted({k for r in records for k in r.extra})
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(_BASE + extra_keys)
+        for r in records:
+            d = asdict(r)
+            w.writerow(["" if d[k] is None else d[k] for k in _BASE] + [r.extra.get(k, "") for k in extra_keys])
+
+
+def read_records(path: Path) -> list[Record]:
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            def num(key: str) -> float | None:
+                v = row.pop(key, "")
+                return float(v) if v not in ("", None) else None
+
+            fold = row.pop("fold", "")
+            out.append(
+                Record(
+                    path=row.pop("path"),
+                    age=num("age"),
+                    age_low=num("age_low"),
+                    age_high=num("age_high"),
+                    gender=row.pop("gender", ""),
+                    subject=row.pop("subject", ""),
+                    fold=int(fold) if fold not in ("", None) else None,
+                    source=row.pop("source", ""),
+                    extra={k: v for k, v in row.items() if v not in ("", None)},
+                )
+            )
+    return out

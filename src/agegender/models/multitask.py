@@ -1,0 +1,76 @@
+"""The multi-task network: backbone -> attention pooling -> gender head; age head sees gender."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import AvgPool, SpatialAttention
+
+NUM_AGES = 101  # whole years 0..100
+
+
+class MultiTaskNet(nn.Module):
+    """Gender and age from one face crop.
+
+    ``forward`` returns ``(gender_logits (N, 2), age_logits (N, 101), attention (N, 1, h, w))``.
+    The age head's input is the image embedding concatenated with the predicted gender
+    probabilities (``gender_to_age``); the gender probabilities are detached there so that the age
+    loss does not pull the gender head.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_features: int,
+        attention: bool = True,
+        gender_to_age: bool = True,
+        embed_dim: int = 256,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pool = SpatialAttention(num_features) if attention else AvgPool(num_features)
+        self.embed = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(num_features, embed_dim), nn.BatchNorm1d(embed_dim), nn.ReLU(inplace=True)
+        )
+        self.gender_to_age = gender_to_age
+        self.gender_head = nn.Linear(embed_dim, 2)
+        self.age_head = nn.Sequential(
+            nn.Linear(embed_dim + (2 if gender_to_age else 0), embed_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout / 2),
+            nn.Linear(embed_dim, NUM_AGES),
+        )
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_features(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        feats = self.forward_features(x)
+        pooled, att = self.pool(feats)
+        emb = self.embed(pooled)
+        g = self.gender_head(emb)
+        age_in = torch.cat([emb, torch.softmax(g, 1).detach()], 1) if self.gender_to_age else emb
+        return g, self.age_head(age_in), att
+
+
+class Ensemble(nn.Module):
+    """Averages its members' probabilities; exported as one graph (outputs are log-probabilities,
+    so softmax at inference gives back the averaged probabilities)."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        gs, ages, atts = [], [], []
+        for m in self.members:
+            g, a, att = m(x)
+            gs.append(torch.softmax(g, 1))
+            ages.append(torch.softmax(a, 1))
+            atts.append(att)
+        g = torch.log(torch.stack(gs).mean(0) + 1e-8)
+        a = torch.log(torch.stack(ages).mean(0) + 1e-8)
+        att = torch.stack(atts).mean(0)
+        return g, a, att

@@ -1,0 +1,197 @@
+"""The pipeline: image -> faces (detector) -> aligned crops -> ONNX model -> typed results."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .align import align_face, center_crop
+from .card import ModelCard
+from .detect.base import Detector
+from .errors import AgeGenderError
+from .io import ImageInput, load_image
+from .postprocess import decode
+from .preprocess import to_input
+from .types import AgeGender, Detection, Face, Prediction
+
+log = logging.getLogger(__name__)
+
+
+def _name(source: ImageInput, index: int) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return f"<{type(source).__name__} #{index}>"
+
+
+class Predictor:
+    """Gender and age of every face in an image.
+
+    >>> from agegender import Predictor
+    >>> for face in Predictor().predict("photo.jpg"):
+    ...     print(face)
+
+    Args:
+        model: a model card (.json), an ONNX file with its card beside it, or a folder; ``None`` uses
+            the model shipped in the package. Loaded lazily on first use.
+        detector: any object with ``detect(rgb) -> list[Detection]``; default RetinaFace.
+        threads: ONNX Runtime threads for the detector and the model (0: ONNX Runtime decides).
+        max_faces: keep at most this many faces per image (largest first).
+        min_face_size: ignore faces smaller than this many pixels.
+        score_threshold: detector confidence threshold.
+        batch_size: faces per model call in :meth:`predict_many`.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        detector: Detector | None = None,
+        threads: int = 0,
+        max_faces: int | None = None,
+        min_face_size: float = 12.0,
+        score_threshold: float = 0.7,
+        batch_size: int = 64,
+    ) -> None:
+        self._model_spec = model
+        self._detector = detector
+        self.threads = threads
+        self.max_faces = max_faces
+        self.min_face_size = min_face_size
+        self.score_threshold = score_threshold
+        self.batch_size = batch_size
+        self._runtime = None
+
+    # -- lazily built stages -------------------------------------------------------------
+    @property
+    def runtime(self):
+        if self._runtime is None:
+            from .runtime import ModelRuntime
+
+            self._runtime = ModelRuntime(self._model_spec, threads=self.threads)
+        return self._runtime
+
+    @property
+    def card(self) -> ModelCard:
+        return self.runtime.card
+
+    @property
+    def detector(self) -> Detector:
+        if self._detector is None:
+            from .detect.retinaface import RetinaFaceDetector
+
+            self._detector = RetinaFaceDetector(
+                score_threshold=self.score_threshold, min_face_size=self.min_face_size,
+                max_faces=self.max_faces, threads=self.threads,
+            )
+        return self._detector
+
+    # -- stages ------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        dets = sorted(self.detector.detect(image), key=lambda d: d.area, reverse=True)
+        return dets[: self.max_faces] if self.max_faces is not None else dets
+
+    def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
+        c = self.card
+        tpl = np.asarray(c.alignment.template, dtype=np.float64)
+        from . import align as _align
+
+        if not np.allclose(tpl, _align.TEMPLATE, atol=1e-6):
+            m = _align.estimate_similarity(detection.landmarks, ((tpl - 0.5) / (1 + 2 * c.alignment.margin) + 0.5)
+                                           * c.input.size)
+            return _align.warp_affine(image, m, c.input.size)
+        return align_face(image, detection.landmarks, c.input.size, c.alignment.margin)
+
+    def predict_crops(self, crops: np.ndarray) -> tuple[list[AgeGender], np.ndarray | None]:
+        """Run aligned uint8 crops (N, S, S, 3) through the model; returns results and attention maps."""
+        if len(crops) == 0:
+            return [], None
+        results: list[AgeGender] = []
+        atts = []
+        for i in range(0, len(crops), self.batch_size):
+            raw = self.runtime.run(to_input(crops[i : i + self.batch_size], self.card.input))
+            results += decode(raw.gender_logits, raw.age_logits, self.card)
+            if raw.attention is not None:
+                atts.append(raw.attention[:, 0])
+        return results, (np.concatenate(atts) if atts else None)
+
+    # -- public API ------------------------------------------------------------------------
+    def predict(self, image: ImageInput, aligned: bool = False) -> Prediction:
+        """All faces in one image, largest first. Raises :class:`AgeGenderError` on unreadable input.
+
+        ``aligned=True`` treats the image as one already-cropped face (no detection).
+        """
+        pred = self.predict_many([image], aligned=aligned, on_error="raise")[0]
+        return pred
+
+    def predict_many(
+        self,
+        images: Iterable[ImageInput],
+        aligned: bool = False,
+        on_error: str = "record",
+    ) -> list[Prediction]:
+        """Predict for many images, batching their faces into few model calls.
+
+        ``on_error="record"`` returns a :class:`Prediction` with ``error`` set for inputs that fail
+        (the others are still processed); ``"raise"`` raises the first error.
+        """
+        return list(self.iter_predict(images, aligned=aligned, on_error=on_error))
+
+    def iter_predict(
+        self,
+        images: Iterable[ImageInput],
+        aligned: bool = False,
+        on_error: str = "record",
+        chunk: int | None = None,
+    ) -> Iterator[Prediction]:
+        """Like :meth:`predict_many` but yields results as chunks of images complete."""
+        if on_error not in ("record", "raise"):
+            raise ValueError("on_error must be 'record' or 'raise'")
+        chunk = chunk or self.batch_size
+        pending: list[tuple[str, int, int, list[Detection], str | None]] = []
+        crops: list[np.ndarray] = []
+        for k, source in enumerate(images):
+            name = _name(source, k)
+            try:
+                img = load_image(source, name=name)
+                size = self.card.input.size
+                if aligned:
+                    h, w = img.shape[:2]
+                    det = Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0,
+                                    landmarks=np.full((5, 2), np.nan, np.float32))
+                    dets = [det]
+                    crops.append(center_crop(img, size, self.card.alignment.margin))
+                else:
+                    dets = self.detect(img)
+                    crops += [self.align(img, d) for d in dets]
+                pending.append((name, img.shape[1], img.shape[0], dets, None))
+            except AgeGenderError as exc:
+                if on_error == "raise":
+                    raise
+                log.warning("%s", exc)
+                pending.append((name, 0, 0, [], str(exc)))
+            if len(crops) >= chunk or len(pending) >= chunk:
+                yield from self._finish(pending, crops)
+                pending, crops = [], []
+        if pending:
+            yield from self._finish(pending, crops)
+
+    def _finish(self, pending, crops) -> Iterator[Prediction]:
+        arr = np.stack(crops) if crops else np.zeros((0, 1, 1, 3), np.uint8)
+        results, atts = self.predict_crops(arr)
+        j = 0
+        for name, w, h, dets, err in pending:
+            faces = []
+            for d in dets:
+                r = results[j]
+                att = atts[j] if atts is not None else None
+                j += 1
+                lms = tuple((float(x), float(y)) for x, y in d.landmarks) if np.isfinite(d.landmarks).all() else ()
+                faces.append(Face(
+                    box=tuple(float(v) for v in d.box), det_score=float(d.score), landmarks=lms,
+                    gender=r.gender, p_female=r.p_female, age=r.age, age_low=r.age_low, age_high=r.age_high,
+                    age_group=r.age_group, age_group_probs=r.age_group_probs, attention=att,
+                ))
+            yield Prediction(source=name, width=w, height=h, faces=tuple(faces), error=err)

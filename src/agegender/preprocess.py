@@ -1,0 +1,18 @@
+"""Aligned uint8 crops -> the network's input tensor, as the model card says."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .card import InputSpec
+
+
+def to_input(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(N, H, W, 3) RGB uint8 -> (N, 3, H, W) float32, scaled and standardised."""
+    if crops.ndim == 3:
+        crops = crops[None]
+    x = crops.astype(np.float32) * np.float32(spec.scale)
+    if spec.color == "BGR":
+        x = x[..., ::-1]
+    x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -1,0 +1,1 @@
+"""Training (PyTorch, ``train`` extra): config, losses, augmentation, engine, cross-validation, export."""

@@ -1,0 +1,250 @@
+"""Export a trained run to ONNX + model card (+ sha256), with an ONNX/PyTorch parity check."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..align import TEMPLATE
+from ..card import AlignmentSpec, InputSpec, ModelCard, sha256_file
+from ..models import create_model
+from ..models.multitask import Ensemble
+from .augment import IMAGENET_MEAN, IMAGENET_STD
+
+log = logging.getLogger(__name__)
+
+UTKFACE_TERMS = (
+    "UTKFace is released for non-commercial research purposes only; the copyright of the images stays "
+    "with their owners. This model was trained on it and inherits that restriction: non-commercial "
+    "research use only."
+)
+DEFAULT_LIMITATIONS = (
+    "Age is apparent age as labelled in the training data, not verified chronological age.",
+    "Gender is a binary label as perceived from the face (male/female); it says nothing about a "
+    "person's gender identity.",
+    "Trained on UTKFace crops (mostly frontal, well-lit faces, ages skewed to 20-39): errors grow for "
+    "the very young and the old (few training faces over 80), for profile, occluded or low-light faces, "
+    "and for groups under-represented in the training data (see the metrics by group).",
+    "Not for decisions about individuals (age verification, access, hiring, policing).",
+)
+
+
+class ExportWrapper(nn.Module):
+    """Fixed output names and optional mirror test-time augmentation inside the graph."""
+
+    def __init__(self, model: nn.Module, flip: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.flip = flip
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        g, a, att = self.model(x)
+        if self.flip:
+            g2, a2, _ = self.model(torch.flip(x, dims=[3]))
+            g = torch.log((torch.softmax(g, 1) + torch.softmax(g2, 1)) / 2 + 1e-8)
+            a = torch.log((torch.softmax(a, 1) + torch.softmax(a2, 1)) / 2 + 1e-8)
+        return g, a, att
+
+
+def load_run_model(run_dir: str | Path, checkpoint: str = "best.pt") -> tuple[nn.Module, dict[str, Any]]:
+    ck = torch.load(Path(run_dir) / checkpoint, map_location="cpu", weights_only=False)
+    cfg = ck["config"]
+    model = create_model(cfg["model"], pretrained=False, dropout=cfg.get("dropout", 0.2))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, ck
+
+
+def export_onnx(model: nn.Module, path: Path, size: int, flip: bool = False, opset: int = 17) -> None:
+    wrapper = ExportWrapper(model, flip=flip).eval()
+    dummy = torch.randn(2, 3, size, size)
+    torch.onnx.export(
+        wrapper, (dummy,), str(path), input_names=["image"],
+        output_names=["gender_logits", "age_logits", "attention"],
+        dynamic_axes={"image": {0: "n"}, "gender_logits": {0: "n"}, "age_logits": {0: "n"}, "attention": {0: "n"}},
+        opset_version=opset, dynamo=False,
+    )
+
+
+def parity_check(model: nn.Module, onnx_path: Path, size: int, flip: bool = False, n: int = 8,
+                 seed: int = 0) -> float:
+    """Max absolute difference between ONNX Runtime and PyTorch outputs on a random batch."""
+    import onnxruntime as ort
+
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((n, 3, size, size)).astype(np.float32))
+    with torch.no_grad():
+        ref = ExportWrapper(model, flip=flip).eval()(x)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(["gender_logits", "age_logits", "attention"], {"image": x.numpy()})
+    return float(max(np.abs(r.numpy() - g).max() for r, g in zip(ref, got)))
+
+
+def write_card(
+    onnx_path: Path,
+    *,
+    name: str,
+    architecture: str,
+    size: int,
+    margin: float,
+    version: str = "1.0.0",
+    gender_temperature: float = 1.0,
+    age_temperature: float = 1.0,
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    limitations: tuple[str, ...] = DEFAULT_LIMITATIONS,
+    notes: str = "",
+) -> ModelCard:
+    card = ModelCard(
+        name=name, version=version, architecture=architecture, weights_file=onnx_path.name,
+        sha256=sha256_file(onnx_path),
+        input=InputSpec(size=size, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        alignment=AlignmentSpec(template=tuple(tuple(float(v) for v in p) for p in TEMPLATE), margin=margin),
+        gender_temperature=gender_temperature, age_temperature=age_temperature,
+        training=training or {}, metrics=metrics or {}, limitations=limitations, notes=notes,
+    )
+    card.save(onnx_path.with_suffix(".json"))
+    return card
+
+
+def export_run(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    flip: bool = True,
+    calibration: dict[str, float] | None = None,
+    metrics: dict[str, Any] | None = None,
+    tolerance: float = 1e-4,
+) -> tuple[ModelCard, float]:
+    """Export one run (or an ensemble of runs) to ``out`` (an .onnx path); returns the card and parity."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    models, cfgs = [], []
+    for rd in run_dirs:
+        m, ck = load_run_model(rd)
+        models.append(m)
+        cfgs.append(ck["config"])
+    model: nn.Module = models[0] if len(models) == 1 else Ensemble(models).eval()
+    size, margin = cfgs[0]["input_size"], cfgs[0]["margin"]
+    if any(c["input_size"] != size or c["margin"] != margin for c in cfgs):
+        raise ValueError("ensemble members must share input size and margin")
+    export_onnx(model, out, size, flip=flip)
+    diff = parity_check(model, out, size, flip=flip)
+    if diff > tolerance:
+        raise RuntimeError(f"ONNX/PyTorch parity failed: max |diff| = {diff:.2e} > {tolerance:g}")
+    arch = " + ".join(c["model"] for c in cfgs) + (" (mirror TTA)" if flip else "")
+    cal = calibration or {}
+    data = cfgs[0]["data"]
+    training = {
+        "data": f"{data['dataset']} ({data['root']}), split {data['split']}",
+        "terms": UTKFACE_TERMS if data["dataset"] == "utkface" else "see the dataset's own terms",
+        "configs": cfgs,
+    }
+    card = write_card(
+        out, name=cfgs[0]["name"] if len(cfgs) == 1 else "ensemble", architecture=arch, size=size, margin=margin,
+        gender_temperature=cal.get("gender_temperature", 1.0), age_temperature=cal.get("age_temperature", 1.0),
+        training=training, metrics=metrics or {},
+    )
+    log.info("exported %s (parity %.2e): %s", out, diff, json.dumps({"sha256": card.sha256}))
+    return card, diff
+
+
+@torch.no_grad()
+def wrapped_logits(model: nn.Module, crops: torch.Tensor, flip: bool, batch_size: int = 256
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits exactly as the exported graph computes them, on uint8 NHWC crops."""
+    from .augment import normalize
+
+    w = ExportWrapper(model, flip=flip).eval()
+    gs, ages = [], []
+    for i in range(0, len(crops), batch_size):
+        g, a, _ = w(normalize(crops[i : i + batch_size]))
+        gs.append(g.numpy())
+        ages.append(a.numpy())
+    return np.concatenate(gs), np.concatenate(ages)
+
+
+def summarize(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndarray, age: np.ndarray,
+              extra: list[dict[str, str]] | None = None, g_t: float = 1.0, a_t: float = 1.0) -> dict[str, Any]:
+    """Test metrics for the card: overall and broken down by age band, gender and race."""
+    from ..postprocess import softmax
+
+    pa = softmax(age_logits, a_t)
+    pg = softmax(gender_logits, g_t)
+    expected = pa @ np.arange(pa.shape[1])
+    err = np.abs(expected - age)
+    correct = (pg.argmax(1) == gender)
+    out: dict[str, Any] = {
+        "n": int(len(age)), "age_mae": round(float(err.mean()), 3), "age_cs5": round(float((err <= 5).mean()), 4),
+        "gender_accuracy": round(float(correct.mean()), 4),
+    }
+    bands = [(0, 2), (3, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 100)]
+    by: dict[str, dict[str, float]] = {}
+    for lo, hi in bands:
+        m = (age >= lo) & (age <= hi)
+        if m.any():
+            by[f"age {lo}-{hi}"] = {"n": int(m.sum()), "age_mae": round(float(err[m].mean()), 2),
+                                    "gender_accuracy": round(float(correct[m].mean()), 4)}
+    for gi, gname in enumerate(("male", "female")):
+        m = gender == gi
+        if m.any():
+            by[f"gender {gname}"] = {"n": int(m.sum()), "age_mae": round(float(err[m].mean()), 2),
+                                     "gender_accuracy": round(float(correct[m].mean()), 4)}
+    if extra:
+        races = sorted({e.get("race", "") for e in extra} - {""})
+        for r in races:
+            m = np.array([e.get("race") == r for e in extra])
+            by[f"race {r}"] = {"n": int(m.sum()), "age_mae": round(float(err[m].mean()), 2),
+                               "gender_accuracy": round(float(correct[m].mean()), 4)}
+    out["by_group"] = by
+    return out
+
+
+def export_calibrated(
+    run_dirs: list[str | Path], out: str | Path, flip: bool = True, calibrate_on_val: bool = True,
+    with_test: bool = True,
+) -> tuple[ModelCard, dict[str, Any]]:
+    """Calibrate on the validation part, score the test part, export ONNX + card; returns card and report."""
+    from .calibrate import calibrate
+    from .config import DataConfig, TrainConfig
+    from .dataset import load_arrays
+
+    models, cfgs = [], []
+    for rd in run_dirs:
+        m, ck = load_run_model(rd)
+        models.append(m)
+        cfgs.append(ck["config"])
+    model: nn.Module = models[0] if len(models) == 1 else Ensemble(models).eval()
+    c0 = dict(cfgs[0])
+    cfg = TrainConfig(**{**{k: v for k, v in c0.items() if k != "data"}, "data": DataConfig(**c0["data"])})
+    cfg.data.limit = 0
+    parts = ("val", "test") if with_test else ("val",)
+    arrays = load_arrays(cfg, parts=parts)
+    report: dict[str, Any] = {}
+    cal = None
+    if calibrate_on_val:
+        v = arrays["val"]
+        g, a = wrapped_logits(model, v.crops, flip)
+        cal = calibrate(g, a, v.gender.numpy(), v.age.numpy())
+        report["calibration"] = cal.to_dict()
+        report["val"] = summarize(g, a, v.gender.numpy(), v.age.numpy(), g_t=cal.gender_temperature,
+                                  a_t=cal.age_temperature)
+    if with_test:
+        t = arrays["test"]
+        g, a = wrapped_logits(model, t.crops, flip)
+        report["test"] = summarize(g, a, t.gender.numpy(), t.age.numpy(), [r.extra for r in t.records],
+                                   g_t=cal.gender_temperature if cal else 1.0,
+                                   a_t=cal.age_temperature if cal else 1.0)
+    metrics = {}
+    if "test" in report:
+        metrics = {"split": f"{cfg.data.split} part=test (aligned crops from the cache, same detector+aligner)",
+                   **report["test"]}
+    if cal:
+        metrics["calibration"] = cal.to_dict()
+    card, diff = export_run(run_dirs, out, flip=flip, calibration=cal.to_dict() if cal else None, metrics=metrics)
+    report["parity_max_abs_diff"] = diff
+    return card, report

@@ -1,0 +1,143 @@
+"""``fit(cfg)``: the whole training run with checkpoints, resume, early stopping, logs and curves.
+
+Runs alone or under ``torchrun --nproc_per_node=N`` (DDP with the gloo backend on CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..models import create_model
+from .config import TrainConfig
+from .dataset import load_arrays
+from .engine import objective, predict_logits, score, train_one_epoch, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def plot_curves(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    ep = [int(r["epoch"]) for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    axes[0].plot(ep, [float(r["train_loss"]) for r in rows], label="train loss")
+    axes[0].set_title("training loss")
+    if "val_mae" in rows[0]:
+        axes[1].plot(ep, [float(r["val_mae"]) for r in rows], "o-")
+        axes[1].set_title("validation age MAE (years)")
+    if "val_gender_acc" in rows[0]:
+        axes[2].plot(ep, [100 * float(r["val_gender_acc"]) for r in rows], "o-")
+        axes[2].set_title("validation gender accuracy (%)")
+    for a in axes:
+        a.set_xlabel("epoch")
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+def fit(cfg: TrainConfig) -> Path:
+    """Train ``cfg.model`` on ``cfg.data``; returns the run directory (best.pt, last.pt, metrics.csv...)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    torch.set_num_threads(max(1, cfg.threads // world))
+    seed_everything(cfg.seed)
+    out = Path(cfg.out_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    arrays = load_arrays(cfg, parts=("train", "val"))
+    train, val = arrays["train"], arrays["val"]
+    model = create_model(cfg.model, pretrained=cfg.pretrained, dropout=cfg.dropout)
+    model = model.to(memory_format=torch.channels_last)
+    ddp_model: nn.Module = model
+    if world > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    steps_per_epoch = max(1, len(train) // world // cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warm = int(cfg.warmup_epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warm, total))
+    start, best, bad = 0, float("inf"), 0
+    last = out / "last.pt"
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        start, best, bad = ck["epoch"] + 1, ck["best"], ck["bad"]
+        log.info("resumed from %s at epoch %d", last, start)
+    metrics_csv = out / "metrics.csv"
+    for epoch in range(start, cfg.epochs):
+        t0 = time.time()
+        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world)
+        if rank != 0:
+            if world > 1:
+                dist.barrier()
+            continue
+        g, a = predict_logits(model, val.crops)
+        vm = {f"val_{k}": v for k, v in score(g, a, val).items()}
+        obj = objective({k[4:]: v for k, v in vm.items()})
+        row = {"epoch": epoch, **tr, **vm, "val_objective": obj, "seconds": round(time.time() - t0, 1),
+               "lr": scheduler.get_last_lr()[0]}
+        new = not metrics_csv.exists() or epoch == 0
+        with open(metrics_csv, "w" if new else "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        log.info("epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+        if obj < best:
+            best, bad = obj, 0
+            torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": epoch, "val": vm},
+                       out / "best.pt")
+        else:
+            bad += 1
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "bad": bad,
+                    "config": cfg.to_dict()}, last)
+        plot_curves(metrics_csv, out / "curves.png")
+        stop = bad >= cfg.patience
+        if world > 1:
+            dist.barrier()
+        if stop:
+            log.info("early stop at epoch %d (no improvement for %d epochs)", epoch, bad)
+            break
+    if world > 1:
+        dist.destroy_process_group()
+    return out

@@ -1,0 +1,133 @@
+"""Result types: small, typed, JSON-serialisable dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Adience's eight age groups (inclusive year ranges); 60+ is open-ended (capped at 100).
+ADIENCE_GROUPS: tuple[tuple[int, int], ...] = (
+    (0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100),
+)
+ADIENCE_LABELS: tuple[str, ...] = ("0-2", "4-6", "8-12", "15-20", "25-32", "38-43", "48-53", "60+")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected face in image coordinates."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    score: float
+    landmarks: np.ndarray  # (5, 2): left eye, right eye, nose, left mouth, right mouth (image left/right)
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+
+@dataclass(frozen=True)
+class AgeGender:
+    """What the network says about one aligned face."""
+
+    gender: str  # "female" or "male"
+    p_female: float
+    age: float  # expected age in years
+    age_low: float  # 10th percentile of the predicted age distribution
+    age_high: float  # 90th percentile
+    age_group: str  # most probable Adience group
+    age_group_probs: dict[str, float]
+
+    @property
+    def gender_probability(self) -> float:
+        """Probability of the predicted gender."""
+        return self.p_female if self.gender == "female" else 1.0 - self.p_female
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in a photo: where it is and what the model says about it."""
+
+    box: tuple[float, float, float, float]
+    det_score: float
+    landmarks: tuple[tuple[float, float], ...]
+    gender: str
+    p_female: float
+    age: float
+    age_low: float
+    age_high: float
+    age_group: str
+    age_group_probs: dict[str, float]
+    attention: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def gender_probability(self) -> float:
+        return self.p_female if self.gender == "female" else 1.0 - self.p_female
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("attention", None)
+        d["box"] = [round(float(v), 1) for v in self.box]
+        d["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks]
+        for k in ("det_score", "p_female", "age", "age_low", "age_high"):
+            d[k] = round(float(d[k]), 4)
+        d["age_group_probs"] = {k: round(float(v), 4) for k, v in self.age_group_probs.items()}
+        return d
+
+    def __str__(self) -> str:
+        x1, y1, x2, y2 = (int(round(v)) for v in self.box)
+        return (
+            f"{self.gender} ({self.gender_probability:.0%}), age {self.age:.0f} "
+            f"[{self.age_low:.0f}-{self.age_high:.0f}], group {self.age_group} at ({x1},{y1})-({x2},{y2})"
+        )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """All faces found in one image, largest first."""
+
+    source: str
+    width: int
+    height: int
+    faces: tuple[Face, ...]
+    error: str | None = None  # set when the input could not be processed (then faces is empty)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __iter__(self):
+        return iter(self.faces)
+
+    def __getitem__(self, i: int) -> Face:
+        return self.faces[i]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "width": self.width,
+            "height": self.height,
+            "faces": [f.to_dict() for f in self.faces],
+            "error": self.error,
+        }
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"{self.source}: error: {self.error}"
+        if not self.faces:
+            return f"{self.source}: no face found"
+        lines = [f"{self.source}: {len(self.faces)} face(s)"]
+        lines += [f"  [{i}] {f}" for i, f in enumerate(self.faces)]
+        return "\n".join(lines)
