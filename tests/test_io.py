@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import exif_bytes, huge_png_bytes, jpeg_bytes, truncated_jpeg_bytes
 from PIL import Image
 
 from agegender.errors import AgeGenderError, ImageLoadError
 from agegender.io import MAX_PIXELS, load_image
+from conftest import exif_bytes, huge_png_bytes, jpeg_bytes, truncated_jpeg_bytes
 
 
 def _check_rgb(arr: np.ndarray, h: int, w: int) -> None:

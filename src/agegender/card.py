@@ -72,7 +72,7 @@ class ModelCard:
         Path(path).write_text(self.to_json() + "\n")
 
     @staticmethod
-    def from_dict(d: dict[str, Any], where: str = "model card") -> "ModelCard":
+    def from_dict(d: dict[str, Any], where: str = "model card") -> ModelCard:
         if d.get("format") != CARD_FORMAT:
             raise ModelCardError(f"{where}: not an agegender model card (format={d.get('format')!r})")
         if d.get("format_version") != CARD_VERSION:
@@ -105,7 +105,7 @@ class ModelCard:
         return card
 
     @staticmethod
-    def load(path: str | Path) -> "ModelCard":
+    def load(path: str | Path) -> ModelCard:
         p = Path(path)
         if not p.is_file():
             raise ModelCardError(f"model card not found: {p}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
-import io
 import json
 import logging
 import os
@@ -118,12 +117,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         writer.writerow(CSV_COLUMNS)
     results_json = []
     failed = 0
+    from tqdm import tqdm
 
     def emit(pred: Prediction) -> None:
         nonlocal failed
         if pred.error:
             failed += 1
-            print(f"error: {pred.error}", file=sys.stderr)
+            tqdm.write(f"error: {pred.error}", file=sys.stderr)
         if writer:
             writer.writerows(csv_rows(pred))
         elif args.format == "json":
@@ -140,8 +140,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for item, err in missing:
         emit(Prediction(source=item, width=0, height=0, faces=(), error=err))
     show = len(paths) > 5 and not args.quiet
-    from tqdm import tqdm
-
     bar = tqdm(total=len(paths), unit="img", disable=not show, file=sys.stderr)
     try:
         for pred in predictor.iter_predict(paths, aligned=args.aligned, chunk=16):

@@ -106,7 +106,7 @@ def _array_to_rgb(arr: np.ndarray, name: str) -> np.ndarray:
     elif not (arr.ndim == 3 and arr.shape[2] == 3):
         raise ImageLoadError(f"{name}: array of shape {arr.shape} is not an image (H,W), (H,W,3) or (H,W,4)")
     if arr.dtype == np.uint8:
-        return np.ascontiguousarray(arr)
+        return np.array(arr, dtype=np.uint8, order="C", copy=True)
     if arr.dtype == np.uint16:
         return (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):

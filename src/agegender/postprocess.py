@@ -63,8 +63,9 @@ def decode(gender_logits: np.ndarray, age_logits: np.ndarray, card: ModelCard) -
                 gender="female" if p_female >= 0.5 else "male",
                 p_female=p_female,
                 age=float(expected[i]),
-                age_low=float(max(card.age_min, lo[i])),
-                age_high=float(min(card.age_max, hi[i])),
+                # the interval always contains the reported (expected) age, even for two-peaked distributions
+                age_low=float(max(card.age_min, min(lo[i], expected[i]))),
+                age_high=float(min(card.age_max, max(hi[i], expected[i]))),
                 age_group=ADIENCE_LABELS[int(np.argmax(groups[i]))],
                 age_group_probs=gp,
             )

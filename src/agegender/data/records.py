@@ -79,7 +79,7 @@ def read_records(path: Path) -> list[Record]:
     out = []
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
-            def num(key: str) -> float | None:
+            def num(key: str, row: dict[str, str] = row) -> float | None:
                 v = row.pop(key, "")
                 return float(v) if v not in ("", None) else None
 

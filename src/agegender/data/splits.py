@@ -67,7 +67,7 @@ def make_split(
     for i, h in enumerate(hashes):
         by_hash.setdefault(h, []).append(i)
     keep: list[int] = []
-    for h, idx in by_hash.items():
+    for idx in by_hash.values():
         if len(idx) == 1:
             keep.append(idx[0])
             continue
@@ -103,6 +103,12 @@ def make_split(
             else:
                 jj = j - n_test
                 part_of[key] = ("val" if jj < n_val else "train", jj % k)
+    # tiny datasets: per-stratum rounding can leave a part empty; give it one unit from train
+    if len(part_of) >= 3:
+        for needed in ("val", "test"):
+            if not any(p == needed for p, _ in part_of.values()):
+                key = next(k for k in sorted(part_of) if part_of[k][0] == "train")
+                part_of[key] = (needed, part_of[key][1] if needed == "val" else -1)
     rows = []
     for key, idx in units.items():
         part, fold = part_of[key]

@@ -61,7 +61,8 @@ def _anchors(height: int, width: int) -> np.ndarray:
         cy = (yy.ravel() + 0.5) * stride
         for_loc = []
         for s in sizes:
-            for_loc.append(np.stack([cx, cy, np.full_like(cx, s, dtype=np.float64), np.full_like(cy, s, dtype=np.float64)], 1))
+            side = np.full_like(cx, s, dtype=np.float64)
+            for_loc.append(np.stack([cx, cy, side, side], 1))
         # anchors are ordered location-major, then size
         out.append(np.stack(for_loc, 1).reshape(-1, 4))
     return np.concatenate(out, 0).astype(np.float32)

@@ -54,7 +54,8 @@ def select_part(records: list[Record], root: str, split: str | None, part: str) 
     wanted = {r.path for r in rows if r.part == part or (part.startswith("fold") and str(r.fold) == part[4:])}
     if not wanted:
         raise DatasetError(f"{split}: no rows in part {part!r}")
-    return [r for r in records if os.path.relpath(r.path, root) in wanted or os.path.basename(r.path) in wanted]
+    base = root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))
+    return [r for r in records if os.path.relpath(r.path, base) in wanted]
 
 
 def score(records: list[Record], preds: list[PredRow]) -> tuple[EvalResult, dict[str, np.ndarray]]:
@@ -145,7 +146,8 @@ def markdown(res: EvalResult, title: str, command: str) -> str:
         lines += ["", "## Breakdown", "", "| by | group | n | age MAE | gender accuracy |", "|---|---|---|---|---|"]
         for b in res.breakdown:
             grp = ", ".join(str(v) for k, v in b.items() if k not in ("by", "n", "age_mae", "gender_accuracy"))
-            lines.append(f"| {b['by']} | {grp} | {b['n']} | {_fmt(b['age_mae'])} | {_fmt(b['gender_accuracy'], True)} |")
+            mae, acc = _fmt(b["age_mae"]), _fmt(b["gender_accuracy"], True)
+            lines.append(f"| {b['by']} | {grp} | {b['n']} | {mae} | {acc} |")
     lines += ["", "Plots: confusion_adience8.png, confusion_fairface9.png, confusion_gender.png, reliability.png, "
               "error_by_age.png, groups.png"]
     return "\n".join(lines) + "\n"

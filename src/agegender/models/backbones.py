@@ -87,5 +87,5 @@ def imagenet_mobilenet_v2_path() -> Path:
 def load_imagenet_weights(model: MobileNetV2) -> None:
     state = torch.load(imagenet_mobilenet_v2_path(), map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if k.startswith("features.")}
-    missing, unexpected = model.load_state_dict(state, strict=True), None
-    log.info("loaded ImageNet MobileNetV2 weights (%s)", missing)
+    result = model.load_state_dict(state, strict=True)
+    log.info("loaded ImageNet MobileNetV2 weights (%s)", result)

@@ -33,7 +33,7 @@ class Arrays:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def subset(self, idx: np.ndarray | list[int]) -> "Arrays":
+    def subset(self, idx: np.ndarray | list[int]) -> Arrays:
         ii = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         return Arrays(self.crops[ii], self.age[ii], self.age_low[ii], self.age_high[ii], self.gender[ii],
                       [self.paths[i] for i in ii.tolist()], [self.records[i] for i in ii.tolist()])
@@ -57,6 +57,7 @@ def load_arrays(cfg: TrainConfig, parts: tuple[str, ...] = ("train", "val", "tes
     settings = CacheSettings(size=cfg.input_size, margin=cfg.margin)
     cache = build_cache([r.path for r in records], d.cache, settings, workers=max(1, min(2, os.cpu_count() or 1)))
     index = cache.index()
+    base = d.root if os.path.isdir(d.root) else os.path.dirname(os.path.abspath(d.root))
     split_path = Path(d.split)
     if not split_path.exists():
         hashes = [cache.content_hash[index[r.path]] for r in records]
@@ -64,10 +65,10 @@ def load_arrays(cfg: TrainConfig, parts: tuple[str, ...] = ("train", "val", "tes
         log.info("new split %s: %s", split_path, rep)
         split_path.parent.mkdir(parents=True, exist_ok=True)
         for row in rows:
-            row.path = os.path.relpath(row.path, d.root)
+            row.path = os.path.relpath(row.path, base)
         write_split(rows, split_path)
     rows = read_split(split_path)
-    by_rel = {os.path.relpath(r.path, d.root): r for r in records}
+    by_rel = {os.path.relpath(r.path, base): r for r in records}
     out: dict[str, list[int]] = {p: [] for p in parts}
     sel_records: dict[str, list[Record]] = {p: [] for p in parts}
     for row in rows:

@@ -1,0 +1,78 @@
+"""``agegender explain``: what the network looks at, as PNG overlays on the aligned face crops.
+
+The attention map comes from the ONNX model itself (no PyTorch). With a training run directory,
+Grad-CAM maps for the gender and the age outputs are added (needs the ``train`` extra).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .annotate import draw_faces, label, overlay_heatmap
+from .io import load_image
+
+log = logging.getLogger(__name__)
+
+
+def explain_image(image: str | Path, out: str | Path, model: str | Path | None = None,
+                  run_dir: str | Path | None = None, max_faces: int = 4) -> list[Path]:
+    """Write overlays for up to ``max_faces`` faces of ``image`` into ``out``; returns the files written."""
+    from .predictor import Predictor
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    img = load_image(image)
+    pred = Predictor(model=model, max_faces=max_faces)
+    dets = pred.detect(img)
+    if not dets:
+        log.warning("%s: no face found", image)
+        return []
+    crops = np.stack([pred.align(img, d) for d in dets])
+    results, atts = pred.predict_crops(crops)
+    gradcams = None
+    if run_dir is not None:
+        from .train.gradcam import gradcam_maps
+
+        gradcams = gradcam_maps(run_dir, crops)
+    stem = Path(str(image)).stem
+    written = []
+    full = pred.predict(img)
+    p = out / f"{stem}_faces.png"
+    draw_faces(img, full.faces).save(p)
+    written.append(p)
+    scale = 3
+    for i, crop in enumerate(crops):
+        panels = [Image.fromarray(crop)]
+        titles = ["aligned crop"]
+        if atts is not None:
+            panels.append(overlay_heatmap(crop, atts[i]))
+            titles.append("attention")
+        if gradcams is not None:
+            panels.append(overlay_heatmap(crop, gradcams["gender"][i]))
+            titles.append("Grad-CAM gender")
+            panels.append(overlay_heatmap(crop, gradcams["age"][i]))
+            titles.append("Grad-CAM age")
+        s = crop.shape[0] * scale
+        sheet = Image.new("RGB", (s * len(panels), s + 22), (255, 255, 255))
+        from PIL import ImageDraw
+
+        d = ImageDraw.Draw(sheet)
+        for k, (panel, title) in enumerate(zip(panels, titles)):
+            sheet.paste(panel.resize((s, s), Image.BICUBIC), (k * s, 22))
+            d.text((k * s + 4, 4), title, fill=(0, 0, 0))
+        r = results[i]
+        d.text((4 + s * (len(panels) - 1), 4 + 10), "", fill=(0, 0, 0))
+        sheet_path = out / f"{stem}_face{i}_explain.png"
+        from .types import Face
+
+        face = Face(box=dets[i].box, det_score=dets[i].score, landmarks=(), gender=r.gender, p_female=r.p_female,
+                    age=r.age, age_low=r.age_low, age_high=r.age_high, age_group=r.age_group,
+                    age_group_probs=r.age_group_probs)
+        d.text((4, s + 22 - 12), label(face), fill=(255, 255, 0))
+        sheet.save(sheet_path)
+        written.append(sheet_path)
+    return written

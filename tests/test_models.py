@@ -1,0 +1,85 @@
+"""Networks, losses, augmentation and calibration (PyTorch side)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
+
+from agegender.models import create_model, list_models, register_model  # noqa: E402
+from agegender.train.losses import gaussian_targets, multitask_loss  # noqa: E402
+
+
+def test_registry_refuses_duplicates_and_unknown():
+    assert {"attn_mbv2", "mbv2", "attn_mbv2_nogender"} <= set(list_models())
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("attn_mbv2")(lambda pretrained=False: None)
+    with pytest.raises(KeyError, match="unknown model"):
+        create_model("nope")
+
+
+@pytest.mark.parametrize("name", ["attn_mbv2", "mbv2", "attn_mbv2_nogender"])
+def test_forward_shapes(name):
+    m = create_model(name).eval()
+    g, a, att = m(torch.randn(2, 3, 112, 112))
+    assert g.shape == (2, 2) and a.shape == (2, 101) and att.shape == (2, 1, 4, 4)
+    assert float(att.min()) >= 0 and float(att.max()) <= 1
+
+
+def test_age_head_sees_gender():
+    """Changing only the gender logits changes the age output iff the model feeds gender to age."""
+    for name, expect in (("attn_mbv2", True), ("attn_mbv2_nogender", False)):
+        m = create_model(name).eval()
+        emb = torch.randn(1, 256)
+        g = m.gender_head(emb)
+        if m.gender_to_age:
+            a1 = m.age_head(torch.cat([emb, torch.tensor([[1.0, 0.0]])], 1))
+            a2 = m.age_head(torch.cat([emb, torch.tensor([[0.0, 1.0]])], 1))
+            assert not torch.allclose(a1, a2)
+        assert m.gender_to_age is expect and g.shape == (1, 2)
+
+
+def test_gaussian_targets():
+    t = gaussian_targets(torch.tensor([0.0, 30.0, 100.0]), sigma=2.0)
+    assert torch.allclose(t.sum(1), torch.ones(3))
+    assert t[1].argmax() == 30 and t[0].argmax() == 0 and t[2].argmax() == 100
+
+
+def test_range_loss_prefers_mass_inside():
+    gl = torch.zeros(1, 2)
+    inside = torch.full((1, 101), -10.0)
+    inside[0, 25:33] = 5.0
+    outside = torch.full((1, 101), -10.0)
+    outside[0, 60:70] = 5.0
+    args = (torch.tensor([-1]), torch.tensor([-1.0]), torch.tensor([25.0]), torch.tensor([32.0]))
+    lin, _ = multitask_loss(gl, inside, *args)
+    lout, parts = multitask_loss(gl, outside, *args)
+    assert "gender" not in parts  # unknown gender is masked
+    assert float(lin) < 0.01 < float(lout)
+
+
+def test_augment_shapes_and_determinism():
+    from agegender.train.augment import augment
+
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (4, 112, 112, 3), dtype=np.uint8))
+    a = augment(x, torch.Generator().manual_seed(1))
+    b = augment(x, torch.Generator().manual_seed(1))
+    assert a.shape == (4, 3, 112, 112) and torch.equal(a, b)
+
+
+def test_temperature_recovers_overconfidence():
+    from agegender.train.calibrate import calibrate
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    true_logit = rng.normal(0, 2, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-true_logit))).astype(int)
+    g = np.stack([np.zeros(n), 3.0 * true_logit], 1)  # 3x overconfident
+    age = rng.integers(10, 60, n).astype(float)
+    a = -0.5 * ((np.arange(101)[None] - age[:, None]) / 1.0) ** 2  # too sharp vs the noise below
+    age_noisy = age + rng.normal(0, 4, n).round()
+    cal = calibrate(g, a, y, age_noisy)
+    assert 2.5 < cal.gender_temperature < 3.6
+    assert cal.gender_ece_after < cal.gender_ece_before
+    assert cal.age_temperature > 1 and cal.age_nll_after < cal.age_nll_before

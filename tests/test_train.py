@@ -1,0 +1,115 @@
+"""Training side on a tiny generated dataset: one epoch, resume, DDP start, export parity."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need the train extra (torch)")
+
+from _synth import make_csv_dataset, write_config  # noqa: E402
+from agegender.train.config import load_config  # noqa: E402
+from agegender.train.trainer import fit  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    csv_path = make_csv_dataset(tmp / "data", n=48)
+    return tmp, csv_path
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_one_epoch_then_resume(tiny):
+    tmp, csv_path = tiny
+    cfg_path = write_config(tmp, csv_path)
+    run = fit(load_config(cfg_path))
+    assert (run / "best.pt").exists() and (run / "last.pt").exists()
+    assert (run / "curves.png").stat().st_size > 0
+    rows = _rows(run / "metrics.csv")
+    assert len(rows) == 1 and float(rows[0]["train_loss"]) > 0
+    assert 0.0 <= float(rows[0]["val_gender_acc"]) <= 1.0
+    # the split was written once and covers train/val/test
+    parts = {r["part"] for r in _rows(tmp / "split.csv")}
+    assert parts == {"train", "val", "test"}
+    # resuming with more epochs continues at epoch 1 instead of starting over
+    fit(load_config(cfg_path, ["epochs=2"]))
+    rows = _rows(run / "metrics.csv")
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+
+
+def test_export_parity_and_inference(tiny, tmp_path):
+    from agegender.runtime import ModelRuntime
+    from agegender.train.export import export_calibrated
+
+    tmp, csv_path = tiny
+    run = tmp / "run"
+    if not (run / "best.pt").exists():
+        fit(load_config(write_config(tmp, csv_path)))
+    out = tmp_path / "model.onnx"
+    card, report = export_calibrated([run], out, flip=True)
+    assert report["parity_max_abs_diff"] < 1e-4
+    assert card.gender_temperature > 0 and card.age_temperature > 0
+    rt = ModelRuntime(out)
+    from agegender.predictor import Predictor
+
+    crops = np.random.default_rng(0).integers(0, 255, (3, 112, 112, 3), dtype=np.uint8)
+    results, att = Predictor(model=out).predict_crops(crops)
+    assert len(results) == 3 and att is not None and att.shape[0] == 3
+    assert all(0 <= r.age <= 100 and r.age_low <= r.age <= r.age_high for r in results)
+    assert rt.card.metrics["n"] > 0
+
+
+def test_ensemble_export(tiny, tmp_path):
+    from agegender.train.export import export_run
+
+    tmp, csv_path = tiny
+    run = tmp / "run"
+    if not (run / "best.pt").exists():
+        fit(load_config(write_config(tmp, csv_path)))
+    card, diff = export_run([run, run], tmp_path / "ens.onnx", flip=False)
+    assert diff < 1e-4 and "+" in card.architecture
+
+
+def test_ddp_two_processes(tiny, tmp_path):
+    tmp, csv_path = tiny
+    # reuse the cache and split of the module fixture; a fresh run directory
+    cfg_path = write_config(tmp_path, csv_path, out_dir=str(tmp_path / "ddp_run"))
+    import yaml
+
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["data"]["split"] = str(tmp / "split.csv")
+    cfg["data"]["cache"] = str(tmp / "cache")
+    cfg["threads"] = 2
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+         "-m", "agegender.cli", "train", str(cfg_path)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = _rows(tmp_path / "ddp_run" / "metrics.csv")
+    assert len(rows) == 1
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    from agegender.errors import DatasetError
+
+    p = tmp_path / "bad.yaml"
+    p.write_text("epochs: 2\nno_such_key: 1\n")
+    with pytest.raises(DatasetError, match="no_such_key"):
+        load_config(p)
+    with pytest.raises(DatasetError, match="unknown config key"):
+        load_config(None, ["data.nope=1"])
+    assert load_config(None, ["epochs=3", "data.limit=5"]).data.limit == 5
