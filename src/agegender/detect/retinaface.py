@@ -77,8 +77,8 @@ class RetinaFaceDetector:
         min_face_size: faces whose box is smaller than this (pixels, shorter side) are dropped.
         max_faces: keep at most this many faces (largest first); ``None`` keeps all.
         max_side: images are downscaled so their longer side is at most this before detection.
-        pad: fraction of the image size added as a border on each side before detection, so that
-            faces filling the whole image (tight crops) are still found.
+        pad: border (fraction of the image size, each side) for the second search made when a face
+            touches the image edge or none is found, so that tight face crops are still found.
         threads: ONNX Runtime intra-op threads (0 lets ONNX Runtime decide).
     """
 
@@ -119,9 +119,9 @@ class RetinaFaceDetector:
                     )
         return self._session
 
-    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, float, int, int]:
+    def _prepare(self, image: np.ndarray, pad_fraction: float) -> tuple[np.ndarray, float, int, int]:
         h, w = image.shape[:2]
-        pad = int(round(self.pad * max(h, w)))
+        pad = int(round(pad_fraction * max(h, w)))
         ph, pw = h + 2 * pad, w + 2 * pad
         scale = min(1.0, self.max_side / max(ph, pw))
         if pad or scale != 1.0:
@@ -138,9 +138,29 @@ class RetinaFaceDetector:
         return np.ascontiguousarray(blob), scale, pad, pad
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in an RGB uint8 image, largest first.
+
+        The image is first searched as it is (full resolution up to ``max_side``). When a face touches
+        the image border, or no face is found in an image of at most 1024 px, it is searched again with
+        a border of ``pad`` so that tight face crops are framed (and landmarked) as a whole face.
+        """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("detect() expects an RGB uint8 array of shape (H, W, 3)")
-        blob, scale, ox, oy = self._prepare(image)
+        faces = self._detect(image, 0.0)
+        if self.pad > 0:
+            h, w = image.shape[:2]
+            tol = 0.02 * max(h, w)
+
+            def touches(d: Detection) -> bool:
+                x1, y1, x2, y2 = d.box
+                return x1 <= tol or y1 <= tol or x2 >= w - tol or y2 >= h - tol
+
+            if (not faces and max(h, w) <= 1024) or any(touches(d) for d in faces):
+                faces = self._detect(image, self.pad)
+        return faces
+
+    def _detect(self, image: np.ndarray, pad: float) -> list[Detection]:
+        blob, scale, ox, oy = self._prepare(image, pad)
         session = self._get_session()
         loc, conf, landm = session.run(None, {session.get_inputs()[0].name: blob})
         hh, ww = blob.shape[2:]
