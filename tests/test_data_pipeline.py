@@ -163,3 +163,13 @@ def test_evaluate_usage_errors(tmp_path):
 
     assert main(["evaluate", "--data", "nope", "--out", str(tmp_path)]) != 0
     assert main(["evaluate", "--data", f"csv:{tmp_path / 'missing.csv'}", "--out", str(tmp_path)]) != 0
+
+
+def test_split_keeps_given_folds():
+    recs = [Record(path=f"u{i % 7}/img{i}.jpg", age=None, age_low=25, age_high=32, gender="",
+                   subject=f"u{i % 7}", fold=(i % 7) % 5) for i in range(70)]
+    rows, _ = make_split(recs, [f"h{i}" for i in range(70)])
+    by_path = {r.path: r for r in rows}
+    for rec in recs:
+        row = by_path[rec.path]
+        assert row.fold == rec.fold and row.part == ("val" if rec.fold == 0 else "train")

@@ -4,7 +4,8 @@
   gender are dropped (and counted), the others keep a single copy;
 * when subject ids exist, all of a subject's images stay in one part;
 * parts are stratified by age band x gender; a held-out test part, a validation part and k folds
-  over the rest (for cross-validation), from a fixed seed.
+  over the rest (for cross-validation), from a fixed seed;
+* datasets that come with their own folds (Adience) keep them: fold 0 validates, no test part.
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ def make_split(
         keep.append(idx[0])
         rep.duplicate_copies_removed += len(idx) - 1
     keep.sort()
+    if keep and all(records[i].fold is not None for i in keep):
+        # the dataset comes with its own (subject-exclusive) folds, e.g. Adience: keep them; fold 0
+        # validates a plain training run, `agegender cv` rotates; there is no separate test part
+        rows = [SplitRow(records[i].path, hashes[i], "val" if records[i].fold == 0 else "train",
+                         int(records[i].fold)) for i in keep]  # type: ignore[arg-type]
+        rows.sort(key=lambda r: r.path)
+        for r in rows:
+            rep.parts[r.part] = rep.parts.get(r.part, 0) + 1
+        return rows, rep
     # units that must stay together: subjects when known, otherwise single images
     units: dict[str, list[int]] = {}
     for i in keep:
