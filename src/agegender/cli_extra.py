@@ -44,7 +44,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .train.export import export_calibrated
 
     card, report = export_calibrated(args.runs, args.out, flip=not args.no_flip, calibrate_on_val=not args.no_calibrate,
-                                     with_test=not args.no_test)
+                                     with_test=not args.no_test, fp16_weights=args.fp16_weights)
     Path(args.out).with_suffix(".report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "by_group"}, indent=1))
     print(f"exported {args.out} (sha256 {card.sha256[:16]}…)")
@@ -88,6 +88,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--no-flip", action="store_true", help="no mirror test-time augmentation in the graph")
     ex.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on validation")
     ex.add_argument("--no-test", action="store_true", help="do not score the test part")
+    ex.add_argument("--fp16-weights", action="store_true",
+                    help="store weights as float16 (half the file; computation stays float32)")
     ex.set_defaults(func=cmd_export)
 
     xp = sub.add_parser("explain", help="attention map (and Grad-CAM with --run) overlays as PNG")

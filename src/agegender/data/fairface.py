@@ -11,13 +11,11 @@ dropped as "image missing"), else against the CSV's folder without checking.
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 from pathlib import Path
 
-from ..errors import DatasetError
-from .records import AdapterReport, Record
+from .records import AdapterReport, Record, iter_label_csv
 
 log = logging.getLogger(__name__)
 
@@ -56,54 +54,40 @@ def load_fairface_csv(
 ) -> tuple[list[Record], AdapterReport]:
     """Records from one FairFace label CSV (e.g. ``fairface_label_train.csv``)."""
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise DatasetError(f"FairFace CSV not found: {csv_path}")
     base = Path(image_root) if image_root is not None else csv_path.parent
     report = AdapterReport(source=SOURCE)
     records: list[Record] = []
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        fieldnames = [f.strip().lower() for f in (reader.fieldnames or [])]
-        missing = [c for c in ("file", "age", "gender") if c not in fieldnames]
-        if missing:
-            raise DatasetError(f"{csv_path.name}: missing column(s) {', '.join(missing)}")
-        reader.fieldnames = fieldnames
-        for line_no, row in enumerate(reader, start=2):
-            where = f"{csv_path.name}:{line_no}"
-            if None in row:
-                report.drop("malformed row (too many columns)", where)
-                continue
-            row = {k: (v or "").strip() for k, v in row.items()}
-            if not row["file"]:
-                report.drop("empty file name", where)
-                continue
-            age_bin = parse_age_bin(row["age"])
-            if age_bin is None:
-                report.drop("age bin unparseable", f"{where} {row['age']!r}")
-                continue
-            g = row["gender"].lower()
-            if g not in ("male", "female"):
-                report.drop("gender unparseable", f"{where} {row['gender']!r}")
-                continue
-            path = _resolve(row["file"], base, check=image_root is not None)
-            if path is None:
-                report.drop("image missing", where)
-                continue
-            if row["age"] not in STANDARD_BINS:
-                report.map(f"age bin {row['age']!r} -> {age_bin[0]:g}-{age_bin[1]:g}")
-            extra = {k: row[k] for k in ("race", "service_test") if row.get(k)}
-            records.append(
-                Record(
-                    path=path,
-                    age=None,
-                    age_low=age_bin[0],
-                    age_high=age_bin[1],
-                    gender=g,
-                    subject="",
-                    source=SOURCE,
-                    extra=extra,
-                )
+    for where, row in iter_label_csv(csv_path, ("file", "age", "gender"), report, "FairFace CSV"):
+        if not row["file"]:
+            report.drop("empty file name", where)
+            continue
+        age_bin = parse_age_bin(row["age"])
+        if age_bin is None:
+            report.drop("age bin unparseable", f"{where} {row['age']!r}")
+            continue
+        g = row["gender"].lower()
+        if g not in ("male", "female"):
+            report.drop("gender unparseable", f"{where} {row['gender']!r}")
+            continue
+        path = _resolve(row["file"], base, check=image_root is not None)
+        if path is None:
+            report.drop("image missing", where)
+            continue
+        if row["age"] not in STANDARD_BINS:
+            report.map(f"age bin {row['age']!r} -> {age_bin[0]:g}-{age_bin[1]:g}")
+        extra = {k: row[k] for k in ("race", "service_test") if row.get(k)}
+        records.append(
+            Record(
+                path=path,
+                age=None,
+                age_low=age_bin[0],
+                age_high=age_bin[1],
+                gender=g,
+                subject="",
+                source=SOURCE,
+                extra=extra,
             )
+        )
     report.kept = len(records)
     log.info("%s", report.summary())
     return records, report

@@ -12,13 +12,11 @@ as "image missing"), else against the CSV's folder without checking.
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 from pathlib import Path
 
-from ..errors import DatasetError
-from .records import AdapterReport, Record
+from .records import AdapterReport, Record, iter_label_csv
 
 log = logging.getLogger(__name__)
 
@@ -51,71 +49,54 @@ def load_generic_csv(
 ) -> tuple[list[Record], AdapterReport]:
     """Records from a ``path, age, gender[, subject_id][, fold]`` CSV (source "csv")."""
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise DatasetError(f"annotation CSV not found: {csv_path}")
     base = Path(image_root) if image_root is not None else csv_path.parent
     report = AdapterReport(source=SOURCE)
     records: list[Record] = []
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        fieldnames = [f.strip().lower() for f in (reader.fieldnames or [])]
-        missing = [c for c in ("path", "age", "gender") if c not in fieldnames]
-        if missing:
-            raise DatasetError(f"{csv_path.name}: missing column(s) {', '.join(missing)}")
-        reader.fieldnames = fieldnames
-        for line_no, raw in enumerate(reader, start=2):
-            where = f"{csv_path.name}:{line_no}"
-            if None in raw:
-                report.drop("malformed row (too many columns)", where)
+    for where, row in iter_label_csv(csv_path, ("path", "age", "gender"), report):
+        if not row["path"]:
+            report.drop("empty path", where)
+            continue
+        if not row["age"]:
+            report.drop("age missing", where)
+            continue
+        age = parse_age(row["age"])
+        if age is None:
+            report.drop("age unparseable or out of range", f"{where} {row['age']!r}")
+            continue
+        g = row["gender"].lower()
+        if g not in _GENDERS:
+            reason = "numeric gender is ambiguous" if _NUMERIC.match(g) else "gender unparseable"
+            report.drop(reason, f"{where} {row['gender']!r}")
+            continue
+        fold: int | None = None
+        if row.get("fold"):
+            if not row["fold"].isdecimal():
+                report.drop("fold not a non-negative integer", f"{where} {row['fold']!r}")
                 continue
-            row = {k: (v or "").strip() for k, v in raw.items()}
-            if not any(row.values()):
-                report.drop("blank line", where)
-                continue
-            if not row["path"]:
-                report.drop("empty path", where)
-                continue
-            if not row["age"]:
-                report.drop("age missing", where)
-                continue
-            age = parse_age(row["age"])
-            if age is None:
-                report.drop("age unparseable or out of range", f"{where} {row['age']!r}")
-                continue
-            g = row["gender"].lower()
-            if g not in _GENDERS:
-                reason = "numeric gender is ambiguous" if _NUMERIC.match(g) else "gender unparseable"
-                report.drop(reason, f"{where} {row['gender']!r}")
-                continue
-            fold: int | None = None
-            if row.get("fold"):
-                if not row["fold"].isdecimal():
-                    report.drop("fold not a non-negative integer", f"{where} {row['fold']!r}")
-                    continue
-                fold = int(row["fold"])
-            p = Path(row["path"])
-            if not p.is_absolute():
-                p = base / p
-            if image_root is not None and not p.is_file():
-                report.drop("image missing", where)
-                continue
-            if _GENDERS[g] == "":
-                report.map("gender blank -> unknown")
-            if age[0] is None:
-                report.map("age range")
-            records.append(
-                Record(
-                    path=str(p),
-                    age=age[0],
-                    age_low=age[1],
-                    age_high=age[2],
-                    gender=_GENDERS[g],
-                    subject=row.get("subject_id", ""),
-                    fold=fold,
-                    source=SOURCE,
-                    extra={k: v for k, v in row.items() if k not in _KNOWN and k and v},
-                )
+            fold = int(row["fold"])
+        p = Path(row["path"])
+        if not p.is_absolute():
+            p = base / p
+        if image_root is not None and not p.is_file():
+            report.drop("image missing", where)
+            continue
+        if _GENDERS[g] == "":
+            report.map("gender blank -> unknown")
+        if age[0] is None:
+            report.map("age range")
+        records.append(
+            Record(
+                path=str(p),
+                age=age[0],
+                age_low=age[1],
+                age_high=age[2],
+                gender=_GENDERS[g],
+                subject=row.get("subject_id", ""),
+                fold=fold,
+                source=SOURCE,
+                extra={k: v for k, v in row.items() if k not in _KNOWN and k and v},
             )
+        )
     report.kept = len(records)
     log.info("%s", report.summary())
     return records, report

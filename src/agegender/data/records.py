@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from ..errors import DatasetError
 
 GENDERS = ("male", "female")
 
@@ -98,3 +101,32 @@ def read_records(path: Path) -> list[Record]:
                 )
             )
     return out
+
+
+def iter_label_csv(
+    csv_path: Path, required: tuple[str, ...], report: AdapterReport, what: str = "annotation CSV"
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Rows of a label CSV as stripped ``{lower-case column: value}`` dicts with a ``file:line`` tag.
+
+    Missing required columns raise :class:`DatasetError`; rows with too many columns are dropped
+    (and reported), blank lines skipped.
+    """
+    if not csv_path.is_file():
+        raise DatasetError(f"{what} not found: {csv_path}")
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        fieldnames = [f.strip().lower() for f in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in fieldnames]
+        if missing:
+            raise DatasetError(f"{csv_path.name}: missing column(s) {', '.join(missing)}")
+        reader.fieldnames = fieldnames
+        for line_no, raw in enumerate(reader, start=2):
+            where = f"{csv_path.name}:{line_no}"
+            if None in raw:
+                report.drop("malformed row (too many columns)", where)
+                continue
+            row = {k: (v or "").strip() for k, v in raw.items()}
+            if not any(row.values()):
+                report.drop("blank line", where)
+                continue
+            yield where, row

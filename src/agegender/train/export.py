@@ -72,6 +72,38 @@ def export_onnx(model: nn.Module, path: Path, size: int, flip: bool = False, ops
     )
 
 
+def store_weights_fp16(onnx_path: Path, min_elements: int = 1024) -> int:
+    """Store large float32 initializers as float16 followed by a Cast back to float32.
+
+    Halves the file; computation stays float32 (ONNX Runtime folds the casts when the session starts).
+    Returns the number of initializers converted.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    graph = model.graph
+    new_inits, casts, n = [], [], 0
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
+            arr = numpy_helper.to_array(init).astype(np.float16)
+            half = numpy_helper.from_array(arr, init.name + "__fp16")
+            new_inits.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                          name=init.name + "__cast"))
+            n += 1
+        else:
+            new_inits.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(new_inits)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(onnx_path))
+    return n
+
+
 def parity_check(model: nn.Module, onnx_path: Path, size: int, flip: bool = False, n: int = 8,
                  seed: int = 0) -> float:
     """Max absolute difference between ONNX Runtime and PyTorch outputs on a random batch."""
@@ -119,6 +151,7 @@ def export_run(
     calibration: dict[str, float] | None = None,
     metrics: dict[str, Any] | None = None,
     tolerance: float = 1e-4,
+    fp16_weights: bool = False,
 ) -> tuple[ModelCard, float]:
     """Export one run (or an ensemble of runs) to ``out`` (an .onnx path); returns the card and parity."""
     out = Path(out)
@@ -136,6 +169,10 @@ def export_run(
     diff = parity_check(model, out, size, flip=flip)
     if diff > tolerance:
         raise RuntimeError(f"ONNX/PyTorch parity failed: max |diff| = {diff:.2e} > {tolerance:g}")
+    if fp16_weights:
+        n = store_weights_fp16(out)
+        log.info("stored %d weight tensors as float16 (parity before: %.2e, after: %.2e)", n, diff,
+                 parity_check(model, out, size, flip=flip))
     arch = " + ".join(c["model"] for c in cfgs) + (" (mirror TTA)" if flip else "")
     cal = calibration or {}
     data = cfgs[0]["data"]
@@ -206,7 +243,7 @@ def summarize(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndar
 
 def export_calibrated(
     run_dirs: list[str | Path], out: str | Path, flip: bool = True, calibrate_on_val: bool = True,
-    with_test: bool = True,
+    with_test: bool = True, fp16_weights: bool = False,
 ) -> tuple[ModelCard, dict[str, Any]]:
     """Calibrate on the validation part, score the test part, export ONNX + card; returns card and report."""
     from .calibrate import calibrate
@@ -245,6 +282,7 @@ def export_calibrated(
                    **report["test"]}
     if cal:
         metrics["calibration"] = cal.to_dict()
-    card, diff = export_run(run_dirs, out, flip=flip, calibration=cal.to_dict() if cal else None, metrics=metrics)
+    card, diff = export_run(run_dirs, out, flip=flip, calibration=cal.to_dict() if cal else None, metrics=metrics,
+                            fp16_weights=fp16_weights)
     report["parity_max_abs_diff"] = diff
     return card, report
