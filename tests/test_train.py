@@ -113,3 +113,21 @@ def test_config_rejects_unknown_keys(tmp_path):
     with pytest.raises(DatasetError, match="unknown config key"):
         load_config(None, ["data.nope=1"])
     assert load_config(None, ["epochs=3", "data.limit=5"]).data.limit == 5
+
+
+def test_explain_with_gradcam(tiny, tmp_path, astronaut_path):
+    from agegender.explain import explain_image
+
+    tmp, csv_path = tiny
+    run = tmp / "run"
+    if not (run / "best.pt").exists():
+        fit(load_config(write_config(tmp, csv_path)))
+    model = tmp_path / "m.onnx"
+    from agegender.train.export import export_run
+
+    export_run([run], model, flip=False)
+    written = explain_image(astronaut_path, tmp_path / "x", model=model, run_dir=run)
+    from PIL import Image
+
+    sheet = Image.open(written[-1])
+    assert sheet.size[0] >= 4 * (sheet.size[1] - 22) - 4  # crop, attention, Grad-CAM gender, Grad-CAM age

@@ -34,6 +34,17 @@ def resolve_card_path(model: str | Path | None) -> Path:
     return p
 
 
+def cpu_session(model: str | bytes, threads: int = 0):
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads (0: ONNX Runtime decides)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 @dataclass
 class RawOutputs:
     gender_logits: np.ndarray
@@ -57,14 +68,8 @@ class ModelRuntime:
                     f"{weights}: sha256 {digest[:12]}… does not match the card's {self.card.sha256[:12]}… "
                     "(corrupt or replaced weights)"
                 )
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(weights), sess_options=opts, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(str(weights), threads)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelCardError(f"{weights}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from exc
         names = {o.name for o in self.session.get_outputs()}

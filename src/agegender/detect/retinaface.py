@@ -108,15 +108,9 @@ class RetinaFaceDetector:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    import onnxruntime as ort
+                    from ..runtime import cpu_session
 
-                    opts = ort.SessionOptions()
-                    opts.intra_op_num_threads = self.threads
-                    opts.inter_op_num_threads = 1
-                    opts.log_severity_level = 3
-                    self._session = ort.InferenceSession(
-                        load_weights(), sess_options=opts, providers=["CPUExecutionProvider"]
-                    )
+                    self._session = cpu_session(load_weights(), self.threads)
         return self._session
 
     def _prepare(self, image: np.ndarray, pad_fraction: float) -> tuple[np.ndarray, float, int, int]:
