@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +23,35 @@ from .preprocess import to_input
 from .types import AgeGender, Detection, Face, Prediction
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Prepared:
+    name: str
+    width: int
+    height: int
+    detections: list[Detection]
+    crops: list[np.ndarray]
+    error: AgeGenderError | None
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int) -> Iterator[R]:
+    """``map`` over a thread pool, in input order, with at most ``window`` items in flight."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="agegender") as ex:
+        queue: deque[Future[R]] = deque()
+        for item in items:
+            queue.append(ex.submit(fn, item))
+            if len(queue) >= window:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
 
 
 def _name(source: ImageInput, index: int) -> str:
@@ -43,6 +76,8 @@ class Predictor:
         min_face_size: ignore faces smaller than this many pixels.
         score_threshold: detector confidence threshold.
         batch_size: faces per model call in :meth:`predict_many`.
+        workers: threads loading, detecting and aligning images in parallel in :meth:`predict_many`
+            (default: ``threads``, or every core when ``threads`` is 0).
     """
 
     def __init__(
@@ -54,6 +89,7 @@ class Predictor:
         min_face_size: float = 12.0,
         score_threshold: float = 0.7,
         batch_size: int = 64,
+        workers: int | None = None,
     ) -> None:
         self._model_spec = model
         self._detector = detector
@@ -62,6 +98,8 @@ class Predictor:
         self.min_face_size = min_face_size
         self.score_threshold = score_threshold
         self.batch_size = batch_size
+        #: threads that load, detect and align images in parallel (default: ``threads`` or all cores)
+        self.workers = workers if workers is not None else (threads or os.cpu_count() or 1)
         self._runtime = None
 
     # -- lazily built stages -------------------------------------------------------------
@@ -84,7 +122,7 @@ class Predictor:
 
             self._detector = RetinaFaceDetector(
                 score_threshold=self.score_threshold, min_face_size=self.min_face_size,
-                max_faces=self.max_faces, threads=self.threads,
+                max_faces=self.max_faces, threads=1 if self.workers > 1 else self.threads,
             )
         return self._detector
 
@@ -139,6 +177,22 @@ class Predictor:
         """
         return list(self.iter_predict(images, aligned=aligned, on_error=on_error))
 
+    def _prepare(self, k: int, source: ImageInput, aligned: bool) -> _Prepared:
+        """Load, detect and align one input (runs in worker threads)."""
+        name = _name(source, k)
+        try:
+            img = load_image(source, name=name)
+            h, w = img.shape[:2]
+            if aligned:
+                det = Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0,
+                                landmarks=np.full((5, 2), np.nan, np.float32))
+                crop = center_crop(img, self.card.input.size, self.card.alignment.margin)
+                return _Prepared(name, w, h, [det], [crop], None)
+            dets = self.detect(img)
+            return _Prepared(name, w, h, dets, [self.align(img, d) for d in dets], None)
+        except AgeGenderError as exc:
+            return _Prepared(name, 0, 0, [], [], exc)
+
     def iter_predict(
         self,
         images: Iterable[ImageInput],
@@ -146,32 +200,28 @@ class Predictor:
         on_error: str = "record",
         chunk: int | None = None,
     ) -> Iterator[Prediction]:
-        """Like :meth:`predict_many` but yields results as chunks of images complete."""
+        """Like :meth:`predict_many` but yields results, in input order, as chunks of images complete.
+
+        Loading, detection and alignment run in ``workers`` threads (ONNX Runtime and Pillow release
+        the GIL) while the model works on the previous chunk.
+        """
         if on_error not in ("record", "raise"):
             raise ValueError("on_error must be 'record' or 'raise'")
         chunk = chunk or self.batch_size
-        pending: list[tuple[str, int, int, list[Detection], str | None]] = []
+        self.card  # load and verify the model once, before any worker thread starts  # noqa: B018
+        if not aligned:
+            self.detector  # noqa: B018
+        pending: list[_Prepared] = []
         crops: list[np.ndarray] = []
-        for k, source in enumerate(images):
-            name = _name(source, k)
-            try:
-                img = load_image(source, name=name)
-                size = self.card.input.size
-                if aligned:
-                    h, w = img.shape[:2]
-                    det = Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0,
-                                    landmarks=np.full((5, 2), np.nan, np.float32))
-                    dets = [det]
-                    crops.append(center_crop(img, size, self.card.alignment.margin))
-                else:
-                    dets = self.detect(img)
-                    crops += [self.align(img, d) for d in dets]
-                pending.append((name, img.shape[1], img.shape[0], dets, None))
-            except AgeGenderError as exc:
+        jobs = ((k, src) for k, src in enumerate(images))
+        for prep in _ordered_map(lambda job: self._prepare(job[0], job[1], aligned), jobs, self.workers,
+                                 window=4 * max(1, self.workers) + chunk):
+            if prep.error is not None:
                 if on_error == "raise":
-                    raise
-                log.warning("%s", exc)
-                pending.append((name, 0, 0, [], str(exc)))
+                    raise prep.error
+                log.warning("%s", prep.error)
+            pending.append(prep)
+            crops += prep.crops
             if len(crops) >= chunk or len(pending) >= chunk:
                 yield from self._finish(pending, crops)
                 pending, crops = [], []
@@ -182,7 +232,8 @@ class Predictor:
         arr = np.stack(crops) if crops else np.zeros((0, 1, 1, 3), np.uint8)
         results, atts = self.predict_crops(arr)
         j = 0
-        for name, w, h, dets, err in pending:
+        for prep in pending:
+            name, w, h, dets, err = prep.name, prep.width, prep.height, prep.detections, prep.error
             faces = []
             for d in dets:
                 r = results[j]
@@ -194,4 +245,4 @@ class Predictor:
                     gender=r.gender, p_female=r.p_female, age=r.age, age_low=r.age_low, age_high=r.age_high,
                     age_group=r.age_group, age_group_probs=r.age_group_probs, attention=att,
                 ))
-            yield Prediction(source=name, width=w, height=h, faces=tuple(faces), error=err)
+            yield Prediction(source=name, width=w, height=h, faces=tuple(faces), error=str(err) if err else None)

@@ -91,6 +91,7 @@ class RetinaFaceDetector:
         max_side: int = 640,
         pad: float = 0.2,
         threads: int = 0,
+        small_side: int = 320,
     ) -> None:
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError("score_threshold must be within [0, 1]")
@@ -100,6 +101,7 @@ class RetinaFaceDetector:
         self.max_faces = max_faces
         self.max_side = max_side
         self.pad = pad
+        self.small_side = small_side
         self.threads = threads
         self._session = None
         self._lock = threading.Lock()
@@ -137,12 +139,15 @@ class RetinaFaceDetector:
         The image is first searched as it is (full resolution up to ``max_side``). When a face touches
         the image border, or no face is found in an image of at most 1024 px, it is searched again with
         a border of ``pad`` so that tight face crops are framed (and landmarked) as a whole face.
+        Images no larger than ``small_side`` (face crops, thumbnails) are searched once, with the border.
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("detect() expects an RGB uint8 array of shape (H, W, 3)")
+        h, w = image.shape[:2]
+        if self.pad > 0 and max(h, w) <= self.small_side:
+            return self._detect(image, self.pad)  # small image: likely a face crop; one padded pass
         faces = self._detect(image, 0.0)
         if self.pad > 0:
-            h, w = image.shape[:2]
             tol = 0.02 * max(h, w)
 
             def touches(d: Detection) -> bool:
