@@ -83,3 +83,14 @@ def test_temperature_recovers_overconfidence():
     assert 2.5 < cal.gender_temperature < 3.6
     assert cal.gender_ece_after < cal.gender_ece_before
     assert cal.age_temperature > 1 and cal.age_nll_after < cal.age_nll_before
+
+
+def test_degrade_augmentation_changes_pixels_deterministically():
+    from agegender.train.augment import augment, jpeg_roundtrip
+
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (4, 112, 112, 3), dtype=np.uint8))
+    a = augment(x, torch.Generator().manual_seed(1), p_degrade=1.0)
+    b = augment(x, torch.Generator().manual_seed(1), p_degrade=1.0)
+    assert torch.equal(a, b) and a.shape == (4, 3, 112, 112)
+    j = jpeg_roundtrip(x, [0], [20])
+    assert not torch.equal(j[0], x[0]) and torch.equal(j[1:], x[1:])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -19,6 +21,19 @@ def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Te
     return (x - m) / s
 
 
+def jpeg_roundtrip(x: torch.Tensor, idx: list[int], qualities: list[int]) -> torch.Tensor:
+    """Re-encode the crops ``idx`` of a uint8 NHWC batch as JPEG at the given qualities."""
+    from PIL import Image
+
+    x = x.clone()
+    for i, q in zip(idx, qualities):
+        buf = io.BytesIO()
+        Image.fromarray(x[i].numpy()).save(buf, "JPEG", quality=int(q))
+        buf.seek(0)
+        x[i] = torch.from_numpy(np.asarray(Image.open(buf).convert("RGB")).copy())
+    return x
+
+
 def augment(
     x: torch.Tensor,
     generator: torch.Generator,
@@ -29,17 +44,37 @@ def augment(
     p_gray: float = 0.1,
     p_blur: float = 0.15,
     p_erase: float = 0.25,
+    p_degrade: float = 0.0,
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
 ) -> torch.Tensor:
-    """Flip, small rotation/scale/shift, colour jitter, grey, blur, random erasing; returns normalised NCHW."""
+    """Flip, small rotation/scale/shift, colour jitter, grey, blur, random erasing; returns normalised NCHW.
+
+    ``p_degrade`` > 0 also simulates other cameras and encoders, each with that probability: JPEG
+    re-encoding (quality 20-90), down-and-up resampling (to 35-80 % of the size) and sensor noise
+    (at half that probability), so that the model does not learn one dataset's image statistics.
+    """
     n = x.shape[0]
     g = generator
 
     def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return torch.rand(*(shape or (n,)), generator=g) * (hi - lo) + lo
 
+    if p_degrade > 0:
+        sel = (torch.rand(n, generator=g) < p_degrade).nonzero().flatten().tolist()
+        if sel:
+            x = jpeg_roundtrip(x, sel, torch.randint(20, 91, (len(sel),), generator=g).tolist())
     img = x.permute(0, 3, 1, 2).float().div_(255.0)
+    if p_degrade > 0:
+        size = img.shape[-1]
+        for i in (torch.rand(n, generator=g) < p_degrade).nonzero().flatten().tolist():
+            s = max(8, int(size * float(u(0.35, 0.8, 1))))
+            small = F.interpolate(img[i : i + 1], size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+            img[i : i + 1] = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+        noisy = torch.rand(n, generator=g) < p_degrade / 2
+        if noisy.any():
+            sigma = u(0.01, 0.05).view(n, 1, 1, 1)
+            img = torch.where(noisy.view(n, 1, 1, 1), img + sigma * torch.randn(img.shape, generator=g), img)
     flip = torch.rand(n, generator=g) < 0.5
     img[flip] = img[flip].flip(3)
     ang = u(-max_rotate, max_rotate) * math.pi / 180

@@ -37,6 +37,7 @@ class TrainConfig:
     gender_weight: float = 1.0
     label_smoothing: float = 0.05
     dropout: float = 0.2
+    degrade: float = 0.0  # probability of each camera/encoder degradation in augmentation (0: off)
     patience: int = 6
     seed: int = 0
     threads: int = 2

@@ -47,7 +47,7 @@ def train_one_epoch(
     bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=rank != 0, mininterval=1 if sys.stderr.isatty() else 30)
     for b in bar:
         idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        x = augment(data.crops[idx], aug_g)
+        x = augment(data.crops[idx], aug_g, p_degrade=cfg.degrade)
         g_logits, a_logits, _ = model(x)
         loss, parts = multitask_loss(
             g_logits, a_logits, data.gender[idx], data.age[idx], data.age_low[idx], data.age_high[idx],
