@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-UTK_ROOT = "/work/shared/data/utkface"
+SHARED = REPO.parent / "shared"
+UTK_ROOT = str(SHARED / "data" / "utkface")
 UTK_SPLIT = str(REPO / "configs" / "splits" / "utkface.csv")
-PEER_SCRIPTS = Path("/work/shared/peers")
-PEERS_ENV = Path("/work/peers-env")
+PEER_SCRIPTS = SHARED / "peers"
+#: where the peers are set up (one folder each, outside the repository); override with AGEGENDER_PEERS_ENV
+PEERS_ENV = Path(os.environ.get("AGEGENDER_PEERS_ENV", str(REPO.parent / "peers-env")))
 #: extensions every peer script reads (the Node scripts take only JPEG and PNG)
 PEER_EXTS = (".jpg", ".jpeg", ".png")
 

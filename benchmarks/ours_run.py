@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Our predictor run under the same protocol as the peer scripts in /work/shared/peers/.
+"""Our predictor run under the same protocol as the peer scripts in ../shared/peers/.
 
 usage: .venv/bin/python benchmarks/ours_run.py IMAGE_DIR OUT.csv [--crop] [--repeat N] [--threads T]
 
@@ -8,7 +8,7 @@ usage: .venv/bin/python benchmarks/ours_run.py IMAGE_DIR OUT.csv [--crop] [--rep
   --repeat   run each image N times and write the median wall time (ms) per image
   --threads  ONNX Runtime threads (0: ONNX Runtime decides)
 
-Timing protocol (the one /work/shared/peers/README.md describes for the peers): images are decoded before
+Timing protocol (the one ../shared/peers/README.md describes for the peers): images are decoded before
 the clock starts; one warm-up call on the first image; ``ms`` = median wall time of ``Predictor.predict``
 on the decoded array (detection, alignment and model), one image per call.
 

