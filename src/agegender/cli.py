@@ -158,7 +158,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .runtime import ModelRuntime
+    from .runtime import ModelRuntime, builtin_models
+
+    if args.list:
+        for name, card in builtin_models().items():
+            print(f"{name:<10} {card}")
+        return EXIT_OK
 
     rt = ModelRuntime(args.model)
     c = rt.card
@@ -197,13 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--min-face-size", type=float, default=12.0, metavar="PX", help="ignore smaller faces")
     pr.add_argument("--score-threshold", type=float, default=0.7, metavar="P", help="detector confidence (0-1)")
     pr.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: automatic)")
-    pr.add_argument("--model", metavar="CARD", help="model card / ONNX file / folder (default: the shipped model)")
+    pr.add_argument("--model", metavar="MODEL",
+                    help="a shipped model name (agegender info --list), a model card, an ONNX file or a folder")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
 
     inf = sub.add_parser("info", help="print the model card")
-    inf.add_argument("--model", metavar="CARD")
+    inf.add_argument("--model", metavar="MODEL")
     inf.add_argument("--json", action="store_true", help="the raw card as JSON")
+    inf.add_argument("--list", action="store_true", help="list the models shipped in the package")
     inf.set_defaults(func=cmd_info)
 
     from . import cli_extra

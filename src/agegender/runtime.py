@@ -22,10 +22,22 @@ def default_model_path() -> Path:
     return Path(str(resources.files("agegender") / "assets" / DEFAULT_CARD))
 
 
+def builtin_models() -> dict[str, Path]:
+    """Models shipped in the package, by name ("default" is ``model.json``)."""
+    folder = default_model_path().parent
+    out = {"default": default_model_path()} if default_model_path().exists() else {}
+    for card in sorted(folder.glob("*.json")):
+        if card.name != DEFAULT_CARD:
+            out[card.stem] = card
+    return out
+
+
 def resolve_card_path(model: str | Path | None) -> Path:
-    """Accept a card (.json), an ONNX file with a card beside it (same stem), a folder, or None."""
+    """Accept a built-in model name, a card (.json), an ONNX file with its card beside it, a folder, or None."""
     if model is None:
         return default_model_path()
+    if isinstance(model, str) and model in builtin_models():
+        return builtin_models()[model]
     p = Path(model)
     if p.is_dir():
         p = p / DEFAULT_CARD
