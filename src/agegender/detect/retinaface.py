@@ -80,6 +80,8 @@ class RetinaFaceDetector:
         pad: border (fraction of the image size, each side) for the second search made when a face
             touches the image edge or none is found, so that tight face crops are still found.
         threads: ONNX Runtime intra-op threads (0 lets ONNX Runtime decide).
+        small_side: images no larger than this are taken for face crops: one padded search.
+        small_max_side: the longer side that padded search runs at (a crop's face is large).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class RetinaFaceDetector:
         pad: float = 0.2,
         threads: int = 0,
         small_side: int = 320,
+        small_max_side: int = 192,
     ) -> None:
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError("score_threshold must be within [0, 1]")
@@ -102,6 +105,7 @@ class RetinaFaceDetector:
         self.max_side = max_side
         self.pad = pad
         self.small_side = small_side
+        self.small_max_side = small_max_side
         self.threads = threads
         self._session = None
         self._lock = threading.Lock()
@@ -115,23 +119,22 @@ class RetinaFaceDetector:
                     self._session = cpu_session(load_weights(), self.threads)
         return self._session
 
-    def _prepare(self, image: np.ndarray, pad_fraction: float) -> tuple[np.ndarray, float, int, int]:
+    def _prepare(self, image: np.ndarray, pad_fraction: float, max_side: int) -> tuple[np.ndarray, float, int, int]:
         h, w = image.shape[:2]
         pad = int(round(pad_fraction * max(h, w)))
         ph, pw = h + 2 * pad, w + 2 * pad
-        scale = min(1.0, self.max_side / max(ph, pw))
-        if pad or scale != 1.0:
-            canvas = Image.new("RGB", (pw, ph), (0, 0, 0))
-            canvas.paste(Image.fromarray(image), (pad, pad))
-            if scale != 1.0:
-                canvas = canvas.resize(
-                    (max(1, round(pw * scale)), max(1, round(ph * scale))), Image.BILINEAR
-                )
-            arr = np.asarray(canvas, dtype=np.float32)
+        scale = min(1.0, max_side / max(ph, pw))
+        if pad:
+            canvas = np.zeros((ph, pw, 3), np.uint8)
+            canvas[pad : pad + h, pad : pad + w] = image
         else:
-            arr = image.astype(np.float32)
-        blob = (arr[:, :, ::-1] - _MEAN_BGR).transpose(2, 0, 1)[None]
-        return np.ascontiguousarray(blob), scale, pad, pad
+            canvas = image
+        if scale != 1.0:
+            size = (max(1, round(pw * scale)), max(1, round(ph * scale)))
+            canvas = np.asarray(Image.fromarray(canvas).resize(size, Image.BILINEAR))
+        blob = canvas[:, :, ::-1].astype(np.float32)
+        blob -= _MEAN_BGR
+        return np.ascontiguousarray(blob.transpose(2, 0, 1)[None]), scale, pad, pad
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in an RGB uint8 image, largest first.
@@ -145,8 +148,9 @@ class RetinaFaceDetector:
             raise ValueError("detect() expects an RGB uint8 array of shape (H, W, 3)")
         h, w = image.shape[:2]
         if self.pad > 0 and max(h, w) <= self.small_side:
-            return self._detect(image, self.pad)  # small image: likely a face crop; one padded pass
-        faces = self._detect(image, 0.0)
+            # small image, likely a face crop: one padded pass at a resolution that suits a large face
+            return self._detect(image, self.pad, self.small_max_side)
+        faces = self._detect(image, 0.0, self.max_side)
         if self.pad > 0:
             tol = 0.02 * max(h, w)
 
@@ -155,11 +159,11 @@ class RetinaFaceDetector:
                 return x1 <= tol or y1 <= tol or x2 >= w - tol or y2 >= h - tol
 
             if (not faces and max(h, w) <= 1024) or any(touches(d) for d in faces):
-                faces = self._detect(image, self.pad)
+                faces = self._detect(image, self.pad, self.max_side)
         return faces
 
-    def _detect(self, image: np.ndarray, pad: float) -> list[Detection]:
-        blob, scale, ox, oy = self._prepare(image, pad)
+    def _detect(self, image: np.ndarray, pad: float, max_side: int) -> list[Detection]:
+        blob, scale, ox, oy = self._prepare(image, pad, max_side)
         session = self._get_session()
         loc, conf, landm = session.run(None, {session.get_inputs()[0].name: blob})
         hh, ww = blob.shape[2:]
