@@ -93,12 +93,17 @@ def test_ddp_two_processes(tiny, tmp_path):
     cfg["threads"] = 2
     cfg_path.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
          "-m", "agegender.cli", "train", str(cfg_path)],
         capture_output=True, text=True, timeout=600, env=env,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = _rows(tmp_path / "ddp_run" / "metrics.csv")
     assert len(rows) == 1
 

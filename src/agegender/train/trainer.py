@@ -81,7 +81,11 @@ def fit(cfg: TrainConfig) -> Path:
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    if world > 1 and rank != 0:
+        dist.barrier()  # rank 0 builds the crop cache and the split first
     arrays = load_arrays(cfg, parts=("train", "val"))
+    if world > 1 and rank == 0:
+        dist.barrier()
     train, val = arrays["train"], arrays["val"]
     model = create_model(cfg.model, pretrained=cfg.pretrained, dropout=cfg.dropout)
     model = model.to(memory_format=torch.channels_last)
