@@ -187,6 +187,6 @@ def evaluate_command(data: str | None, split: str | None, part: str, model: str 
         preds = run_predictions([r.path for r in records], model=model, aligned=aligned, threads=threads)
         Path(out).mkdir(parents=True, exist_ok=True)
         write_predictions(preds, Path(out) / "predictions.csv")
-    cmd = "agegender " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "agegender evaluate"
+    cmd = "agegender " + " ".join(sys.argv[1:]) if len(sys.argv) > 2 else "agegender evaluate"
     res = evaluate_records(records, preds, out, f"Evaluation: {name} {part if split else ''}".strip(), cmd)
     return markdown(res, f"Evaluation: {name}", cmd)
