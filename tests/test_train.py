@@ -136,3 +136,15 @@ def test_explain_with_gradcam(tiny, tmp_path, astronaut_path):
 
     sheet = Image.open(written[-1])
     assert sheet.size[0] >= 4 * (sheet.size[1] - 22) - 4  # crop, attention, Grad-CAM gender, Grad-CAM age
+
+
+def test_cross_validation_two_folds(tiny, tmp_path):
+    from agegender.train.crossval import cross_validate
+
+    tmp, csv_path = tiny
+    cfg = load_config(write_config(tmp, csv_path), [f"out_dir={tmp_path / 'cv'}"])
+    result = cross_validate(cfg, folds=2)
+    assert len(result.folds) == 2 and "±" in result.markdown()
+    for k in range(2):
+        assert (tmp_path / "cv" / f"fold_{k}" / "report" / "metrics.json").exists()
+    assert (tmp_path / "cv" / "cv_report.md").exists()

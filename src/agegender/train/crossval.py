@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..eval.metrics import mean_std
@@ -39,6 +40,20 @@ class CVResult:
         return "\n".join(lines)
 
 
+def write_fold_report(val, gender_logits: np.ndarray, age_logits: np.ndarray, out: Path, title: str) -> None:
+    """The full evaluation report (metrics.json, report.md, plots) for one fold's validation images."""
+    from ..eval.predictions import PredRow
+    from ..eval.report import evaluate_records
+    from ..postprocess import softmax
+
+    pa = softmax(age_logits)
+    pf = softmax(gender_logits)[:, 1]
+    ages = pa @ np.arange(pa.shape[1])
+    preds = [PredRow(p, float(a), float(f), "female" if f >= 0.5 else "male", 1)
+             for p, a, f in zip(val.paths, ages, pf)]
+    evaluate_records(val.records, preds, out, title, "agegender cv CONFIG")
+
+
 def cross_validate(cfg: TrainConfig, folds: int = 5) -> CVResult:
     """Train on k-1 folds, validate on the held-out fold, for each fold; the test part is never used."""
     root = Path(cfg.out_dir)
@@ -53,6 +68,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 5) -> CVResult:
         g, a = predict_logits(model.to(memory_format=torch.channels_last), val.crops, flip=True)
         m = score(g, a, val)
         (Path(c.out_dir) / "fold_metrics.json").write_text(json.dumps(m, indent=1))
+        write_fold_report(val, g, a, Path(c.out_dir) / "report", f"{cfg.name}: fold {k}")
         result.folds.append(m)
         log.info("fold %d: %s", k, m)
     (root / "cv_metrics.json").write_text(json.dumps({"folds": result.folds, "summary": result.summary()}, indent=1))
