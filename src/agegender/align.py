@@ -21,7 +21,7 @@ TEMPLATE = np.array(
 )
 
 
-def template_points(size: int, margin: float) -> np.ndarray:
+def template_points(size: int, margin: float, template: np.ndarray = TEMPLATE) -> np.ndarray:
     """Template landmarks in pixels for a ``size`` x ``size`` crop.
 
     ``margin`` is the extra border, as a fraction of the crop, added on each side: 0 is the canonical
@@ -30,7 +30,7 @@ def template_points(size: int, margin: float) -> np.ndarray:
     if size <= 0 or margin <= -0.5:
         raise ValueError("size must be positive and margin greater than -0.5")
     s = 1.0 / (1.0 + 2.0 * margin)
-    return ((TEMPLATE - 0.5) * s + 0.5) * size
+    return ((np.asarray(template, dtype=np.float64) - 0.5) * s + 0.5) * size
 
 
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -86,9 +86,11 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(out, dtype=np.uint8)
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112, margin: float = 0.0) -> np.ndarray:
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray, size: int = 112, margin: float = 0.0, template: np.ndarray = TEMPLATE
+) -> np.ndarray:
     """Crop one face: similarity-warp ``landmarks`` (5, 2) onto the template; returns (size, size, 3)."""
-    m = estimate_similarity(landmarks, template_points(size, margin))
+    m = estimate_similarity(landmarks, template_points(size, margin, template))
     return warp_affine(image, m, size)
 
 

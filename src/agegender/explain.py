@@ -10,10 +10,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .annotate import draw_faces, label, overlay_heatmap
 from .io import load_image
+from .types import Face
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,16 @@ def explain_image(image: str | Path, out: str | Path, model: str | Path | None =
         from .train.gradcam import gradcam_maps
 
         gradcams = gradcam_maps(run_dir, crops)
+    faces = [
+        Face(box=d.box, det_score=d.score, landmarks=tuple((float(x), float(y)) for x, y in d.landmarks),
+             gender=r.gender, p_female=r.p_female, age=r.age, age_low=r.age_low, age_high=r.age_high,
+             age_group=r.age_group, age_group_probs=r.age_group_probs)
+        for d, r in zip(dets, results)
+    ]
     stem = Path(str(image)).stem
     written = []
-    full = pred.predict(img)
     p = out / f"{stem}_faces.png"
-    draw_faces(img, full.faces).save(p)
+    draw_faces(img, faces).save(p)
     written.append(p)
     scale = 3
     for i, crop in enumerate(crops):
@@ -58,21 +64,12 @@ def explain_image(image: str | Path, out: str | Path, model: str | Path | None =
             titles.append("Grad-CAM age")
         s = crop.shape[0] * scale
         sheet = Image.new("RGB", (s * len(panels), s + 22), (255, 255, 255))
-        from PIL import ImageDraw
-
         d = ImageDraw.Draw(sheet)
         for k, (panel, title) in enumerate(zip(panels, titles)):
             sheet.paste(panel.resize((s, s), Image.BICUBIC), (k * s, 22))
             d.text((k * s + 4, 4), title, fill=(0, 0, 0))
-        r = results[i]
-        d.text((4 + s * (len(panels) - 1), 4 + 10), "", fill=(0, 0, 0))
         sheet_path = out / f"{stem}_face{i}_explain.png"
-        from .types import Face
-
-        face = Face(box=dets[i].box, det_score=dets[i].score, landmarks=(), gender=r.gender, p_female=r.p_female,
-                    age=r.age, age_low=r.age_low, age_high=r.age_high, age_group=r.age_group,
-                    age_group_probs=r.age_group_probs)
-        d.text((4, s + 22 - 12), label(face), fill=(255, 255, 0))
+        d.text((4, s + 22 - 12), label(faces[i]), fill=(255, 255, 0))
         sheet.save(sheet_path)
         written.append(sheet_path)
     return written

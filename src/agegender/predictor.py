@@ -132,15 +132,9 @@ class Predictor:
         return dets[: self.max_faces] if self.max_faces is not None else dets
 
     def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
+        """The face's crop, framed as the model card says (template, margin, size)."""
         c = self.card
-        tpl = np.asarray(c.alignment.template, dtype=np.float64)
-        from . import align as _align
-
-        if not np.allclose(tpl, _align.TEMPLATE, atol=1e-6):
-            m = _align.estimate_similarity(detection.landmarks, ((tpl - 0.5) / (1 + 2 * c.alignment.margin) + 0.5)
-                                           * c.input.size)
-            return _align.warp_affine(image, m, c.input.size)
-        return align_face(image, detection.landmarks, c.input.size, c.alignment.margin)
+        return align_face(image, detection.landmarks, c.input.size, c.alignment.margin, c.alignment.template)
 
     def predict_crops(self, crops: np.ndarray) -> tuple[list[AgeGender], np.ndarray | None]:
         """Run aligned uint8 crops (N, S, S, 3) through the model; returns results and attention maps."""

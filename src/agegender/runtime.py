@@ -36,8 +36,10 @@ def resolve_card_path(model: str | Path | None) -> Path:
     """Accept a built-in model name, a card (.json), an ONNX file with its card beside it, a folder, or None."""
     if model is None:
         return default_model_path()
-    if isinstance(model, str) and model in builtin_models():
-        return builtin_models()[model]
+    if isinstance(model, str) and "/" not in model and not model.endswith((".json", ".onnx")):
+        named = builtin_models()
+        if model in named:
+            return named[model]
     p = Path(model)
     if p.is_dir():
         p = p / DEFAULT_CARD

@@ -74,3 +74,24 @@ class Ensemble(nn.Module):
         a = torch.log(torch.stack(ages).mean(0) + 1e-8)
         att = torch.stack(atts).mean(0)
         return g, a, att
+
+
+class MirrorTTA(nn.Module):
+    """Optional mirror test-time augmentation: averages the probabilities of a crop and its mirror image.
+
+    Outputs stay ``(gender_logits, age_logits, attention)`` (log-probabilities when ``flip``); this is the
+    graph `agegender export` writes, and what validation with ``flip=True`` scores.
+    """
+
+    def __init__(self, model: nn.Module, flip: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.flip = flip
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        g, a, att = self.model(x)
+        if self.flip:
+            g2, a2, _ = self.model(torch.flip(x, dims=[3]))
+            g = torch.log((torch.softmax(g, 1) + torch.softmax(g2, 1)) / 2 + 1e-8)
+            a = torch.log((torch.softmax(a, 1) + torch.softmax(a2, 1)) / 2 + 1e-8)
+        return g, a, att

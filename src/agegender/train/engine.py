@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..models.multitask import NUM_AGES
+from ..models.multitask import NUM_AGES, MirrorTTA
 from .augment import augment, normalize
 from .config import TrainConfig
 from .dataset import Arrays
@@ -70,16 +70,13 @@ def train_one_epoch(
 @torch.no_grad()
 def predict_logits(model: nn.Module, crops: torch.Tensor, batch_size: int = 256, flip: bool = False
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Gender and age logits for uint8 NHWC crops (optionally averaging with the mirrored crop)."""
-    model.eval()
+    """Gender and age logits for uint8 NHWC crops, as the exported graph computes them
+    (``flip``: averaged with the mirrored crop)."""
+    wrapped = MirrorTTA(model, flip=flip).eval()
     gs, ages = [], []
     for i in range(0, len(crops), batch_size):
         x = normalize(crops[i : i + batch_size]).contiguous(memory_format=torch.channels_last)
-        g, a, _ = model(x)
-        if flip:
-            g2, a2, _ = model(x.flip(3))
-            g = torch.log((g.softmax(1) + g2.softmax(1)) / 2)
-            a = torch.log((a.softmax(1) + a2.softmax(1)) / 2)
+        g, a, _ = wrapped(x)
         gs.append(g)
         ages.append(a)
     return torch.cat(gs).numpy(), torch.cat(ages).numpy()

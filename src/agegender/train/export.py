@@ -14,7 +14,7 @@ from torch import nn
 from ..align import TEMPLATE
 from ..card import AlignmentSpec, InputSpec, ModelCard, sha256_file
 from ..models import create_model
-from ..models.multitask import Ensemble
+from ..models.multitask import Ensemble, MirrorTTA
 from .augment import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
@@ -35,23 +35,6 @@ DEFAULT_LIMITATIONS = (
 )
 
 
-class ExportWrapper(nn.Module):
-    """Fixed output names and optional mirror test-time augmentation inside the graph."""
-
-    def __init__(self, model: nn.Module, flip: bool = False) -> None:
-        super().__init__()
-        self.model = model
-        self.flip = flip
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        g, a, att = self.model(x)
-        if self.flip:
-            g2, a2, _ = self.model(torch.flip(x, dims=[3]))
-            g = torch.log((torch.softmax(g, 1) + torch.softmax(g2, 1)) / 2 + 1e-8)
-            a = torch.log((torch.softmax(a, 1) + torch.softmax(a2, 1)) / 2 + 1e-8)
-        return g, a, att
-
-
 def load_run_model(run_dir: str | Path, checkpoint: str = "best.pt") -> tuple[nn.Module, dict[str, Any]]:
     ck = torch.load(Path(run_dir) / checkpoint, map_location="cpu", weights_only=False)
     cfg = ck["config"]
@@ -61,8 +44,18 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best.pt") -> tuple[nn
     return model, ck
 
 
+def load_runs(run_dirs: list[str | Path]) -> tuple[nn.Module, list[dict[str, Any]]]:
+    """The best checkpoint of each run; several runs become one :class:`Ensemble`."""
+    models, cfgs = [], []
+    for rd in run_dirs:
+        m, ck = load_run_model(rd)
+        models.append(m)
+        cfgs.append(ck["config"])
+    return (models[0] if len(models) == 1 else Ensemble(models).eval()), cfgs
+
+
 def export_onnx(model: nn.Module, path: Path, size: int, flip: bool = False, opset: int = 17) -> None:
-    wrapper = ExportWrapper(model, flip=flip).eval()
+    wrapper = MirrorTTA(model, flip=flip).eval()
     dummy = torch.randn(2, 3, size, size)
     torch.onnx.export(
         wrapper, (dummy,), str(path), input_names=["image"],
@@ -111,7 +104,7 @@ def parity_check(model: nn.Module, onnx_path: Path, size: int, flip: bool = Fals
 
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal((n, 3, size, size)).astype(np.float32))
     with torch.no_grad():
-        ref = ExportWrapper(model, flip=flip).eval()(x)
+        ref = MirrorTTA(model, flip=flip).eval()(x)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = sess.run(["gender_logits", "age_logits", "attention"], {"image": x.numpy()})
     return float(max(np.abs(r.numpy() - g).max() for r, g in zip(ref, got)))
@@ -152,16 +145,15 @@ def export_run(
     metrics: dict[str, Any] | None = None,
     tolerance: float = 1e-4,
     fp16_weights: bool = False,
+    loaded: tuple[nn.Module, list[dict[str, Any]]] | None = None,
 ) -> tuple[ModelCard, float]:
-    """Export one run (or an ensemble of runs) to ``out`` (an .onnx path); returns the card and parity."""
+    """Export one run (or an ensemble of runs) to ``out`` (an .onnx path); returns the card and parity.
+
+    ``loaded`` is ``load_runs(run_dirs)`` when the caller has already loaded them.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    models, cfgs = [], []
-    for rd in run_dirs:
-        m, ck = load_run_model(rd)
-        models.append(m)
-        cfgs.append(ck["config"])
-    model: nn.Module = models[0] if len(models) == 1 else Ensemble(models).eval()
+    model, cfgs = loaded or load_runs(run_dirs)
     size, margin = cfgs[0]["input_size"], cfgs[0]["margin"]
     if any(c["input_size"] != size or c["margin"] != margin for c in cfgs):
         raise ValueError("ensemble members must share input size and margin")
@@ -188,21 +180,6 @@ def export_run(
     )
     log.info("exported %s (parity %.2e): %s", out, diff, json.dumps({"sha256": card.sha256}))
     return card, diff
-
-
-@torch.no_grad()
-def wrapped_logits(model: nn.Module, crops: torch.Tensor, flip: bool, batch_size: int = 256
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits exactly as the exported graph computes them, on uint8 NHWC crops."""
-    from .augment import normalize
-
-    w = ExportWrapper(model, flip=flip).eval()
-    gs, ages = [], []
-    for i in range(0, len(crops), batch_size):
-        g, a, _ = w(normalize(crops[i : i + batch_size]))
-        gs.append(g.numpy())
-        ages.append(a.numpy())
-    return np.concatenate(gs), np.concatenate(ages)
 
 
 def summarize(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndarray, age: np.ndarray,
@@ -249,13 +226,9 @@ def export_calibrated(
     from .calibrate import calibrate
     from .config import DataConfig, TrainConfig
     from .dataset import load_arrays
+    from .engine import predict_logits
 
-    models, cfgs = [], []
-    for rd in run_dirs:
-        m, ck = load_run_model(rd)
-        models.append(m)
-        cfgs.append(ck["config"])
-    model: nn.Module = models[0] if len(models) == 1 else Ensemble(models).eval()
+    model, cfgs = load_runs(run_dirs)
     c0 = dict(cfgs[0])
     cfg = TrainConfig(**{**{k: v for k, v in c0.items() if k != "data"}, "data": DataConfig(**c0["data"])})
     cfg.data.limit = 0
@@ -265,14 +238,14 @@ def export_calibrated(
     cal = None
     if calibrate_on_val:
         v = arrays["val"]
-        g, a = wrapped_logits(model, v.crops, flip)
+        g, a = predict_logits(model, v.crops, flip=flip)
         cal = calibrate(g, a, v.gender.numpy(), v.age.numpy())
         report["calibration"] = cal.to_dict()
         report["val"] = summarize(g, a, v.gender.numpy(), v.age.numpy(), g_t=cal.gender_temperature,
                                   a_t=cal.age_temperature)
     if with_test:
         t = arrays["test"]
-        g, a = wrapped_logits(model, t.crops, flip)
+        g, a = predict_logits(model, t.crops, flip=flip)
         report["test"] = summarize(g, a, t.gender.numpy(), t.age.numpy(), [r.extra for r in t.records],
                                    g_t=cal.gender_temperature if cal else 1.0,
                                    a_t=cal.age_temperature if cal else 1.0)
@@ -283,6 +256,6 @@ def export_calibrated(
     if cal:
         metrics["calibration"] = cal.to_dict()
     card, diff = export_run(run_dirs, out, flip=flip, calibration=cal.to_dict() if cal else None, metrics=metrics,
-                            fp16_weights=fp16_weights)
+                            fp16_weights=fp16_weights, loaded=(model, cfgs))
     report["parity_max_abs_diff"] = diff
     return card, report
