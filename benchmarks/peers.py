@@ -13,7 +13,11 @@ image as an already-cropped face (our ``--aligned``, the peers' ``--crop``; Huma
 runs its detector anyway, which the table notes).
 
 Writes to DIR: results.json, report.md (the printed tables), images.csv (link name -> image), csv/ (each
-program's raw CSV), predictions/ (the same, joined back to the image paths), logs/ (each program's output).
+program's raw CSV), predictions/ (the same, joined back to the image paths), logs/ (each program's output),
+runs/ (each program's run record, which ``--reuse`` reads back instead of running it again).
+
+``--cpus 1`` pins every program to CPU 1 (taskset), so that each runs alone on one core; this is how the
+tables in docs/benchmarks.md were made while the other core trained a model.
 """
 
 from __future__ import annotations
@@ -188,6 +192,15 @@ def installed(p: Program, setup: Path) -> str | None:
     return None
 
 
+def _cpu_list(spec: str) -> list[int]:
+    """taskset's CPU list syntax ("1", "0,1", "0-3") as numbers."""
+    out: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 def select_records(data: str, split: str | None, part: str, limit: int) -> tuple[str, list[Record], list[str]]:
     name, root = parse_data_spec(data)
     records = select_part(load_records(name, root), root, split, part)
@@ -206,10 +219,10 @@ def select_records(data: str, split: str | None, part: str, limit: int) -> tuple
 
 
 def run_program(p: Program, setup: Path, images: Path, out_dir: Path, crop: bool, n: int,
-                links: dict[str, str], timeout: float | None) -> dict[str, Any]:
+                links: dict[str, str], timeout: float | None, pin: list[str] | None = None) -> dict[str, Any]:
     csv_path = out_dir / "csv" / f"{p.key}.csv"
     log_path = out_dir / "logs" / f"{p.key}.log"
-    cmd = p.command(setup, images, csv_path) + p.extra_args + (["--crop"] if crop and p.crop_mode else [])
+    cmd = (pin or []) + p.command(setup, images, csv_path) + p.extra_args + (["--crop"] if crop and p.crop_mode else [])
     env = dict(os.environ)
     if p.setup_dir and p.setup_dir.startswith("vladmandic"):
         env["NODE_PATH"] = str(setup / "node_modules")
@@ -301,10 +314,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--face-api-tiny", action="store_true", help="also run face-api with its TinyFaceDetector")
     ap.add_argument("--threads", type=int, default=0, help="our ONNX Runtime threads (0: ONNX Runtime decides)")
     ap.add_argument("--timeout", type=float, default=0, help="seconds per program (0: none)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="score the stored runs (DIR/runs/KEY.json and its CSV) of programs already run on the "
+                         "same images instead of running them again (resume an interrupted benchmark)")
+    ap.add_argument("--rerun", help="with --reuse: comma-separated keys to run again anyway (e.g. ours)")
+    ap.add_argument("--cpus", help="run every program pinned to these CPUs (taskset -c LIST, e.g. 1); our "
+                                   "threads default to their number")
     a = ap.parse_args(argv)
 
     out_dir = Path(a.out)
-    for sub in ("csv", "predictions", "logs"):
+    for sub in ("csv", "predictions", "logs", "runs"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     dname, records, notes = select_records(a.data, a.split, a.part, a.limit)
     for note in notes[:5]:
@@ -312,6 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         print("error: no images selected", file=sys.stderr)
         return 2
+    rerun = set((a.rerun or "").split(","))
+    pin: list[str] = []
+    if a.cpus:
+        if shutil.which("taskset") is None:
+            print("error: --cpus needs taskset (util-linux)", file=sys.stderr)
+            return 2
+        pin = ["taskset", "-c", a.cpus]
+        if a.threads == 0:
+            a.threads = len(_cpu_list(a.cpus))
     progs = programs(a.threads, [m for m in a.human_models.split(",") if m], a.face_api_tiny)
     if a.only:
         wanted = set(a.only.split(","))
@@ -326,7 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="agegender-peers-") as tmp:
         images = Path(tmp) / "images"
         links = link_images([r.path for r in records], images)
-        with open(out_dir / "images.csv", "w", newline="") as fh:
+        listed = out_dir / "images.csv"
+        if a.reuse and listed.is_file():
+            with open(listed, newline="") as fh:
+                before = {r["link"]: r["path"] for r in csv.DictReader(fh)}
+            if before != links:
+                print(f"error: --reuse: {listed} lists other images than this selection", file=sys.stderr)
+                return 2
+        with open(listed, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["link", "path"])
             w.writerows(links.items())
@@ -337,7 +372,13 @@ def main(argv: list[str] | None = None) -> int:
                 cmd = f"mkdir -p {setup} && cd {setup} && {SETUP[p.setup_dir or '']}"
                 result["skipped"].append({"name": p.name, "why": why, "setup": cmd})
                 continue
-            row = run_program(p, setup, images, out_dir, a.crop, len(records), links, a.timeout or None)
+            stored = out_dir / "runs" / f"{p.key}.json"
+            if a.reuse and stored.is_file() and p.key not in rerun:
+                row = json.loads(stored.read_text())
+                print(f"reusing the stored run of {p.name} ({stored})", file=sys.stderr)
+            else:
+                row = run_program(p, setup, images, out_dir, a.crop, len(records), links, a.timeout or None, pin)
+                stored.write_text(json.dumps(row, indent=1, default=str))
             row["crop_run"] = a.crop
             res = None
             if (out_dir / "predictions" / f"{p.key}.csv").is_file() and "predicted" in row:
@@ -347,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(table_row(row, res))
 
     lines = [f"# agegender vs peers: {dname} {a.part if a.split else ''} ({len(records)} images), {mode}", "",
-             f"CPU: {result['environment']['cpu']} ({result['environment']['cpu_count']} logical cores). "
+             f"CPU: {result['environment']['cpu']} ({result['environment']['cpu_count']} logical cores"
+             + (f"; every program pinned to CPU {a.cpus} with taskset, ours with {a.threads} thread(s)" if a.cpus
+                else "") + "). "
              "Each program is its own process over the same folder; metrics are over the images where it "
              "found a face (largest face kept). median ms/img: per-image wall time, image already decoded, "
              "after one warm-up call (each script's own timing). img/s: images / wall time of the whole process "

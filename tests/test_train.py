@@ -148,3 +148,24 @@ def test_cross_validation_two_folds(tiny, tmp_path):
     for k in range(2):
         assert (tmp_path / "cv" / f"fold_{k}" / "report" / "metrics.json").exists()
     assert (tmp_path / "cv" / "cv_report.md").exists()
+
+
+def test_distillation_from_an_onnx_teacher(tiny, tmp_path):
+    from agegender.train.export import export_run
+    from agegender.train.trainer import teacher_probabilities
+
+    tmp, csv_path = tiny
+    run = tmp / "run"
+    if not (run / "best.pt").exists():
+        fit(load_config(write_config(tmp, csv_path)))
+    teacher, _ = export_run([run], tmp_path / "teacher.onnx", flip=True)
+    crops = np.random.default_rng(1).integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
+    pg, pa = teacher_probabilities(str(tmp_path / "teacher.json"), crops)
+    assert pg.shape == (5, 2) and pa.shape == (5, 101)
+    assert torch.allclose(pg.sum(1), torch.ones(5), atol=1e-5) and torch.allclose(pa.sum(1), torch.ones(5), atol=1e-5)
+    cfg = load_config(write_config(tmp_path, csv_path, out_dir=str(tmp_path / "student")),
+                      [f"teacher={tmp_path / 'teacher.json'}", "distill=0.5", f"data.split={tmp / 'split.csv'}",
+                       f"data.cache={tmp / 'cache'}"])
+    student = fit(cfg)
+    rows = _rows(student / "metrics.csv")
+    assert float(rows[0]["train_kd_age"]) > 0 and float(rows[0]["train_kd_gender"]) >= 0

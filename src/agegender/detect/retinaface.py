@@ -119,22 +119,26 @@ class RetinaFaceDetector:
                     self._session = cpu_session(load_weights(), self.threads)
         return self._session
 
-    def _prepare(self, image: np.ndarray, pad_fraction: float, max_side: int) -> tuple[np.ndarray, float, int, int]:
+    def _prepare(self, image: np.ndarray, pad_fraction: float, max_side: int
+                 ) -> tuple[np.ndarray, tuple[float, float], int]:
+        """The network input: the image scaled so that, with a black border of ``pad_fraction`` of its
+        longer side, it is at most ``max_side``; BGR, mean subtracted, NCHW float32.
+
+        Returns the blob, the (x, y) scale from image to blob pixels and the border (blob pixels).
+        """
         h, w = image.shape[:2]
-        pad = int(round(pad_fraction * max(h, w)))
-        ph, pw = h + 2 * pad, w + 2 * pad
-        scale = min(1.0, max_side / max(ph, pw))
-        if pad:
-            canvas = np.zeros((ph, pw, 3), np.uint8)
-            canvas[pad : pad + h, pad : pad + w] = image
-        else:
-            canvas = image
+        pad = pad_fraction * max(h, w)
+        scale = min(1.0, max_side / (max(h, w) + 2 * pad))
         if scale != 1.0:
-            size = (max(1, round(pw * scale)), max(1, round(ph * scale)))
-            canvas = np.asarray(Image.fromarray(canvas).resize(size, Image.BILINEAR))
-        blob = canvas[:, :, ::-1].astype(np.float32)
-        blob -= _MEAN_BGR
-        return np.ascontiguousarray(blob.transpose(2, 0, 1)[None]), scale, pad, pad
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            image = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+        hs, ws = image.shape[:2]
+        p = int(round(pad * scale))
+        blob = np.empty((1, 3, hs + 2 * p, ws + 2 * p), np.float32)
+        for c in range(3):  # BGR order, mean subtracted; the border is black (0 - mean)
+            blob[0, c].fill(-_MEAN_BGR[c])
+            np.subtract(image[:, :, 2 - c], _MEAN_BGR[c], out=blob[0, c, p : p + hs, p : p + ws], dtype=np.float32)
+        return blob, (ws / w, hs / h), p
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in an RGB uint8 image, largest first.
@@ -163,7 +167,7 @@ class RetinaFaceDetector:
         return faces
 
     def _detect(self, image: np.ndarray, pad: float, max_side: int) -> list[Detection]:
-        blob, scale, ox, oy = self._prepare(image, pad, max_side)
+        blob, (sx, sy), border = self._prepare(image, pad, max_side)
         session = self._get_session()
         loc, conf, landm = session.run(None, {session.get_inputs()[0].name: blob})
         hh, ww = blob.shape[2:]
@@ -181,8 +185,8 @@ class RetinaFaceDetector:
         idx = nms(boxes, scores, self.nms_threshold)
         boxes, pts, scores = boxes[idx], pts[idx], scores[idx]
         # back to original image coordinates
-        boxes = boxes / scale - np.array([ox, oy, ox, oy], dtype=np.float32)
-        pts = pts / scale - np.array([ox, oy], dtype=np.float32)
+        boxes = (boxes - border) / np.array([sx, sy, sx, sy], dtype=np.float32)
+        pts = (pts - border) / np.array([sx, sy], dtype=np.float32)
         h, w = image.shape[:2]
         out: list[Detection] = []
         for b, s, p in zip(boxes, scores, pts):

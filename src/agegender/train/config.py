@@ -39,6 +39,10 @@ class TrainConfig:
     dropout: float = 0.2
     degrade: float = 0.0  # probability of each camera/encoder degradation in augmentation (0: off)
     patience: int = 6
+    #: knowledge distillation: a teacher model (built-in name such as "default", a card or an ONNX file
+    #: with its card); its probabilities on the un-augmented training crops become soft targets
+    teacher: str = ""
+    distill: float = 0.0  # weight of the teacher's soft targets (0: plain labels, 1: teacher only)
     seed: int = 0
     threads: int = 2
     out_dir: str = "runs/attn_mbv2-utkface"

@@ -29,6 +29,9 @@ class Arrays:
     gender: torch.Tensor  # (N,) long; 0 male, 1 female, -1 unknown
     paths: list[str]
     records: list[Record]
+    #: a teacher's probabilities (distillation): (N, 2) gender and (N, 101) age, or None
+    soft_gender: torch.Tensor | None = None
+    soft_age: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -36,7 +39,9 @@ class Arrays:
     def subset(self, idx: np.ndarray | list[int]) -> Arrays:
         ii = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         return Arrays(self.crops[ii], self.age[ii], self.age_low[ii], self.age_high[ii], self.gender[ii],
-                      [self.paths[i] for i in ii.tolist()], [self.records[i] for i in ii.tolist()])
+                      [self.paths[i] for i in ii.tolist()], [self.records[i] for i in ii.tolist()],
+                      None if self.soft_gender is None else self.soft_gender[ii],
+                      None if self.soft_age is None else self.soft_age[ii])
 
 
 def _to_arrays(records: list[Record], crops: np.ndarray) -> Arrays:

@@ -14,7 +14,7 @@ from ..models.multitask import NUM_AGES, MirrorTTA
 from .augment import augment, normalize
 from .config import TrainConfig
 from .dataset import Arrays
-from .losses import multitask_loss
+from .losses import distillation_loss, multitask_loss
 
 YEARS = torch.arange(NUM_AGES, dtype=torch.float32)
 
@@ -54,6 +54,10 @@ def train_one_epoch(
             sigma=cfg.label_sigma, l1_weight=cfg.age_l1_weight, gender_weight=cfg.gender_weight,
             label_smoothing=cfg.label_smoothing,
         )
+        if cfg.distill > 0 and data.soft_gender is not None and data.soft_age is not None:
+            kd, kd_parts = distillation_loss(g_logits, a_logits, data.soft_gender[idx], data.soft_age[idx])
+            loss = (1 - cfg.distill) * loss + cfg.distill * kd
+            parts.update(kd_parts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -61,3 +61,12 @@ def multitask_loss(
         total = total + lr
         parts["age_group_nll"] = float(lr.detach())
     return total, parts
+
+
+def distillation_loss(
+    gender_logits: torch.Tensor, age_logits: torch.Tensor, soft_gender: torch.Tensor, soft_age: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """KL from a teacher's gender and age probabilities to the student's (knowledge distillation)."""
+    kg = F.kl_div(F.log_softmax(gender_logits, 1), soft_gender, reduction="batchmean")
+    ka = F.kl_div(F.log_softmax(age_logits, 1), soft_age, reduction="batchmean")
+    return kg + ka, {"kd_gender": float(kg.detach()), "kd_age": float(ka.detach())}

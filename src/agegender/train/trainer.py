@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from tqdm import tqdm
 
 from ..models import create_model
 from .config import TrainConfig
@@ -69,6 +70,26 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
+def teacher_probabilities(teacher: str, crops: np.ndarray, threads: int = 0, batch: int = 64
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A teacher model's gender and age probabilities (its card's temperature applied to gender)
+    for uint8 NHWC crops, through ONNX Runtime exactly as at inference."""
+    from ..preprocess import to_input
+    from ..runtime import ModelRuntime
+
+    rt = ModelRuntime(teacher, threads=threads)
+    if rt.card.input.size != crops.shape[1]:
+        raise ValueError(f"teacher input {rt.card.input.size} px != crops {crops.shape[1]} px")
+    t = rt.card.gender_temperature
+    gs, ages = [], []
+    for i in tqdm(range(0, len(crops), batch), desc="teacher", mininterval=30):
+        raw = rt.run(to_input(crops[i : i + batch], rt.card.input))
+        gs.append(torch.softmax(torch.from_numpy(raw.gender_logits) / t, 1))
+        ages.append(torch.softmax(torch.from_numpy(raw.age_logits) / rt.card.age_temperature, 1))
+    log.info("teacher %s: soft targets for %d crops", teacher, len(crops))
+    return torch.cat(gs), torch.cat(ages)
+
+
 def fit(cfg: TrainConfig) -> Path:
     """Train ``cfg.model`` on ``cfg.data``; returns the run directory (best.pt, last.pt, metrics.csv...)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -87,6 +108,8 @@ def fit(cfg: TrainConfig) -> Path:
     if world > 1 and rank == 0:
         dist.barrier()
     train, val = arrays["train"], arrays["val"]
+    if cfg.teacher and cfg.distill > 0:
+        train.soft_gender, train.soft_age = teacher_probabilities(cfg.teacher, train.crops.numpy(), cfg.threads)
     model = create_model(cfg.model, pretrained=cfg.pretrained, dropout=cfg.dropout)
     model = model.to(memory_format=torch.channels_last)
     ddp_model: nn.Module = model
