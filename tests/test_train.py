@@ -169,3 +169,6 @@ def test_distillation_from_an_onnx_teacher(tiny, tmp_path):
     student = fit(cfg)
     rows = _rows(student / "metrics.csv")
     assert float(rows[0]["train_kd_age"]) > 0 and float(rows[0]["train_kd_gender"]) >= 0
+    assert (student / "teacher.pt").exists()  # kept for a resumed run
+    card, _ = export_run([student], tmp_path / "student.onnx", flip=False)
+    assert card.training["distilled_from"][0]["sha256"] == teacher.sha256

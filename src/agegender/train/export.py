@@ -173,6 +173,13 @@ def export_run(
         "terms": UTKFACE_TERMS if data["dataset"] == "utkface" else "see the dataset's own terms",
         "configs": cfgs,
     }
+    teachers = sorted({c["teacher"] for c in cfgs if c.get("teacher") and c.get("distill", 0) > 0})
+    if teachers:
+        from ..runtime import ModelRuntime
+
+        training["distilled_from"] = [
+            {"model": t, "name": (tc := ModelRuntime(t, verify=False).card).name, "architecture": tc.architecture,
+             "sha256": tc.sha256} for t in teachers]
     card = write_card(
         out, name=cfgs[0]["name"] if len(cfgs) == 1 else "ensemble", architecture=arch, size=size, margin=margin,
         gender_temperature=cal.get("gender_temperature", 1.0), age_temperature=cal.get("age_temperature", 1.0),

@@ -90,6 +90,27 @@ def teacher_probabilities(teacher: str, crops: np.ndarray, threads: int = 0, bat
     return torch.cat(gs), torch.cat(ages)
 
 
+def _cached_teacher(cfg: TrainConfig, train, out: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's soft targets for the training crops, kept in the run folder so a resumed run
+    does not recompute them (recomputed when the teacher's weights or the training set change)."""
+    from ..runtime import ModelRuntime
+
+    key = {"teacher_sha256": ModelRuntime(cfg.teacher, threads=1).card.sha256, "paths": len(train.paths),
+           "first": train.paths[0] if train.paths else "", "last": train.paths[-1] if train.paths else ""}
+    path = out / "teacher.pt"
+    if path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        if saved.get("key") == key:
+            log.info("teacher soft targets from %s", path)
+            return saved["gender"], saved["age"]
+    pg, pa = teacher_probabilities(cfg.teacher, train.crops.numpy(), cfg.threads)
+    if int(os.environ.get("RANK", "0")) == 0:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"key": key, "gender": pg, "age": pa}, tmp)
+        os.replace(tmp, path)  # atomic: another rank never reads a half-written file
+    return pg, pa
+
+
 def fit(cfg: TrainConfig) -> Path:
     """Train ``cfg.model`` on ``cfg.data``; returns the run directory (best.pt, last.pt, metrics.csv...)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -109,7 +130,7 @@ def fit(cfg: TrainConfig) -> Path:
         dist.barrier()
     train, val = arrays["train"], arrays["val"]
     if cfg.teacher and cfg.distill > 0:
-        train.soft_gender, train.soft_age = teacher_probabilities(cfg.teacher, train.crops.numpy(), cfg.threads)
+        train.soft_gender, train.soft_age = _cached_teacher(cfg, train, out)
     model = create_model(cfg.model, pretrained=cfg.pretrained, dropout=cfg.dropout)
     model = model.to(memory_format=torch.channels_last)
     ddp_model: nn.Module = model
