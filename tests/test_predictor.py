@@ -173,3 +173,31 @@ def test_max_faces(astronaut):
     assert len(Predictor(threads=1).predict(two)) == 2
     one = Predictor(threads=1, max_faces=1).predict(two)
     assert len(one) == 1
+
+
+def test_mirror_tta_is_the_average_of_the_face_and_its_mirror(astronaut):
+    from agegender import Predictor
+
+    p = Predictor(model="fast")
+    crop = p.align(astronaut, p.detect(astronaut)[0])
+    plain, _ = p.predict_crops(crop[None])
+    mirrored, _ = p.predict_crops(np.ascontiguousarray(crop[None, :, ::-1]))
+    p.tta = True
+    both, _ = p.predict_crops(crop[None])
+    # the mirrored view changes the prediction, and TTA lands between the two views
+    assert plain[0].p_female != mirrored[0].p_female
+    lo, hi = sorted((plain[0].p_female, mirrored[0].p_female))
+    assert lo - 1e-6 <= both[0].p_female <= hi + 1e-6
+    lo, hi = sorted((plain[0].age, mirrored[0].age))
+    assert lo - 0.5 <= both[0].age <= hi + 0.5
+
+
+def test_builtin_fast_model_names_its_teacher():
+    from agegender import Predictor
+    from agegender.runtime import builtin_models
+
+    assert {"default", "fast"} <= set(builtin_models())
+    fast, default = Predictor(model="fast").card, Predictor().card
+    assert fast.input.size == default.input.size
+    assert fast.training["distilled_from"][0]["sha256"] == default.sha256
+    assert "non-commercial" in fast.training["terms"]

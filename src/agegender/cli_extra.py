@@ -65,7 +65,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     summary = evaluate_command(data=args.data, split=args.split, part=args.part, model=args.model, out=args.out,
                                predictions=args.predictions, aligned=args.aligned, limit=args.limit,
-                               threads=args.threads)
+                               threads=args.threads, tta=args.tta)
     print(summary, file=sys.stdout)
     return 0
 
@@ -108,5 +108,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--aligned", action="store_true", help="inputs are face crops: no detection")
     ev.add_argument("--limit", type=int, default=0, help="evaluate at most N images")
     ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument("--tta", action="store_true", help="mirror test-time augmentation (twice the model time)")
     ev.add_argument("--out", required=True, metavar="DIR")
     ev.set_defaults(func=cmd_evaluate)

@@ -63,7 +63,7 @@ def read_predictions(path: str | Path) -> list[PredRow]:
 
 
 def run_predictions(paths: list[str], model: str | None = None, aligned: bool = False, threads: int = 0,
-                    progress: bool = True) -> list[PredRow]:
+                    progress: bool = True, tta: bool = False) -> list[PredRow]:
     """Our pipeline (the same as ``agegender predict``) on ``paths``; the main face of each image is
     the largest, most central one, as in the training crops."""
     from tqdm import tqdm
@@ -72,7 +72,7 @@ def run_predictions(paths: list[str], model: str | None = None, aligned: bool = 
     from ..predictor import Predictor
     from ..types import Detection
 
-    pred = Predictor(model=model, threads=threads)
+    pred = Predictor(model=model, threads=threads, tta=tta)
     out = []
     bar = tqdm(total=len(paths), unit="img", desc="predicting", disable=not progress)
     for p in pred.iter_predict(paths, aligned=aligned, chunk=32):

@@ -167,7 +167,8 @@ def evaluate_records(records: list[Record], preds: list[PredRow], out: str | Pat
 
 
 def evaluate_command(data: str | None, split: str | None, part: str, model: str | None, out: str,
-                     predictions: str | None, aligned: bool = False, limit: int = 0, threads: int = 0) -> str:
+                     predictions: str | None, aligned: bool = False, limit: int = 0, threads: int = 0,
+                     tta: bool = False) -> str:
     import sys
 
     from ..data.datasets import load_records
@@ -184,7 +185,7 @@ def evaluate_command(data: str | None, split: str | None, part: str, model: str 
     if predictions:
         preds = read_predictions(predictions)
     else:
-        preds = run_predictions([r.path for r in records], model=model, aligned=aligned, threads=threads)
+        preds = run_predictions([r.path for r in records], model=model, aligned=aligned, threads=threads, tta=tta)
         Path(out).mkdir(parents=True, exist_ok=True)
         write_predictions(preds, Path(out) / "predictions.csv")
     cmd = "agegender " + " ".join(sys.argv[1:]) if len(sys.argv) > 2 else "agegender evaluate"
