@@ -79,6 +79,13 @@ def test_ensemble_export(tiny, tmp_path):
         fit(load_config(write_config(tmp, csv_path)))
     card, diff = export_run([run, run], tmp_path / "ens.onnx", flip=False)
     assert diff < 1e-4 and "+" in card.architecture
+    assert card.name == "ensemble" and card.weights_file == "ens.onnx"
+    # a name and version given at export land in the card written beside the ONNX file
+    card, _ = export_run([run], tmp_path / "named.onnx", flip=False, name="my-model", version="2.1.0")
+    from agegender.card import ModelCard
+
+    loaded = ModelCard.load(tmp_path / "named.json")
+    assert (loaded.name, loaded.version) == ("my-model", "2.1.0") == (card.name, card.version)
 
 
 def test_ddp_two_processes(tiny, tmp_path):
