@@ -204,4 +204,3 @@ def test_builtin_default_model_names_its_teacher():
     assert default.training["distilled_from"][0]["sha256"] == ensemble.sha256
     for card in (default, ensemble):
         assert "non-commercial" in card.training["terms"]
-
