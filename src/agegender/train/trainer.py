@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from ..errors import DatasetError
 from ..models import create_model
 from .config import TrainConfig
 from .dataset import load_arrays
@@ -131,6 +132,14 @@ def fit(cfg: TrainConfig) -> Path:
     train, val = arrays["train"], arrays["val"]
     if cfg.teacher and cfg.distill > 0:
         train.soft_gender, train.soft_age = _cached_teacher(cfg, train, out)
+        if cfg.face_teacher > 0:
+            from .facefeat import embedding_cache_path, mix_face_teacher
+
+            train.soft_gender = mix_face_teacher(
+                train.soft_gender, train.paths, train.gender.numpy(), cfg.face_teacher,
+                embedding_cache_path(cfg.data.root, cfg.data.cache), seed=cfg.seed)
+    elif cfg.face_teacher > 0:
+        raise DatasetError("face_teacher mixes into a teacher's targets: set teacher and distill > 0 too")
     model = create_model(cfg.model, pretrained=cfg.pretrained, dropout=cfg.dropout)
     model = model.to(memory_format=torch.channels_last)
     ddp_model: nn.Module = model
