@@ -12,10 +12,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import DatasetError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +30,12 @@ def _dlib_models():
     import importlib.util
 
     spec = importlib.util.find_spec("face_recognition_models")
-    try:
-        import dlib
-    except ImportError:
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
+    if importlib.util.find_spec("dlib") is None or spec is None or not spec.submodule_search_locations:
         raise DatasetError("face_teacher needs dlib and its models: pip install 'agegender[facefeat]'")
     # the package's own helpers import pkg_resources (gone from recent setuptools): find the files directly
     models = Path(list(spec.submodule_search_locations)[0]) / "models"
+    import dlib
+
     det = dlib.get_frontal_face_detector()
     sp = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
     net = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
@@ -62,19 +64,17 @@ def embed_images(paths: list[str], progress: bool = True) -> tuple[np.ndarray, n
 
 
 def cached_embeddings(paths: list[str], cache_file: str | Path, chunk: int = 1000) -> np.ndarray:
-    """Embeddings for ``paths``, computed once and kept in ``cache_file`` (keyed by path, size, mtime);
-    saved every ``chunk`` images so that an interrupted run resumes."""
+    """Embeddings for ``paths``, computed once and kept in ``cache_file`` keyed by the file's content hash
+    (the split file's ``content_hash``), so moved or renamed images are not recomputed and two files of the
+    same name never share an entry; saved every ``chunk`` images so that an interrupted run resumes."""
+    from ..data.splits import file_hash
+
     cache_file = Path(cache_file)
-
-    def key(p: str) -> str:
-        st = os.stat(p)
-        return f"{os.path.basename(p)}|{st.st_size}"
-
     store: dict[str, np.ndarray] = {}
     if cache_file.exists():
         z = np.load(cache_file)
         store = dict(zip(z["keys"].tolist(), z["emb"]))
-    keys = [key(p) for p in paths]
+    keys = [file_hash(p) for p in paths]
     todo = [i for i, k in enumerate(keys) if k not in store]
     log.info("face embeddings: %d cached, %d to compute", len(paths) - len(todo), len(todo))
     cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -119,8 +119,8 @@ def embedding_cache_path(dataset_root: str, crop_cache: str) -> Path:
     return Path(crop_cache).parent / f"{Path(dataset_root).stem or 'data'}-faceemb.npz"
 
 
-def mix_face_teacher(soft_gender, paths: list[str], gender: np.ndarray, weight: float, cache_file: Path,
-                     seed: int = 0):
+def mix_face_teacher(soft_gender: torch.Tensor, paths: list[str], gender: np.ndarray, weight: float,
+                     cache_file: Path, seed: int = 0) -> torch.Tensor:
     """``(1 - weight) * soft_gender + weight * [1 - p, p]``, p the cross-fitted face-embedding P(female)."""
     import torch
 
