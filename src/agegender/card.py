@@ -63,6 +63,12 @@ class ModelCard:
     limitations: tuple[str, ...] = ()
     notes: str = ""
 
+    @property
+    def mirror_in_graph(self) -> bool:
+        """The exported graph already averages each face with its mirror image (``agegender export``
+        without ``--no-flip`` says so in the architecture), so a second mirror pass would add nothing."""
+        return "(mirror TTA)" in self.architecture
+
     def to_json(self) -> str:
         d = asdict(self)
         d = {"format": CARD_FORMAT, "format_version": CARD_VERSION, **d}

@@ -86,7 +86,8 @@ class Predictor:
         score_threshold: detector confidence threshold.
         batch_size: faces per model call in :meth:`predict_many`.
         tta: also run each face mirrored and average the two predictions (mirror test-time
-            augmentation): a little more accurate, twice the model time.
+            augmentation): a little more accurate, twice the model time. A no-op for models whose
+            graph already has the mirror pass (the default model; ``card.mirror_in_graph``).
         workers: threads loading, detecting and aligning images in parallel in :meth:`predict_many`
             (default: ``threads``, or every core when ``threads`` is 0).
     """
@@ -159,7 +160,7 @@ class Predictor:
             x = to_input(crops[i : i + self.batch_size], self.card.input)
             raw = self.runtime.run(x)
             g, a = raw.gender_logits, raw.age_logits
-            if self.tta:
+            if self.tta and not self.card.mirror_in_graph:
                 mirrored = self.runtime.run(np.ascontiguousarray(x[..., ::-1]))
                 g, a = _mean_log_probs(g, mirrored.gender_logits), _mean_log_probs(a, mirrored.age_logits)
             results += decode(g, a, self.card)

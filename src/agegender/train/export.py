@@ -179,9 +179,12 @@ def export_run(
     if teachers:
         from ..runtime import ModelRuntime
 
-        training["distilled_from"] = [
-            {"model": t, "name": (tc := ModelRuntime(t, verify=False).card).name, "architecture": tc.architecture,
-             "sha256": tc.sha256} for t in teachers]
+        seen: dict[str, dict] = {}  # members may name one teacher by different paths: one entry per sha256
+        for t in teachers:
+            tc = ModelRuntime(t, verify=False).card
+            seen.setdefault(tc.sha256, {"model": t, "name": tc.name, "architecture": tc.architecture,
+                                        "sha256": tc.sha256})
+        training["distilled_from"] = list(seen.values())
     face = sorted({c["face_teacher"] for c in cfgs if c.get("face_teacher", 0) > 0 and c.get("distill", 0) > 0})
     if face:
         training.setdefault("distilled_from", []).append(
