@@ -93,3 +93,23 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def file_mb(paths: Sequence[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 1e6
+
+
+def cached_parts(config: str, parts: tuple[str, ...], threads: int) -> dict[str, Any]:
+    """Cached aligned crops and labels of split parts, as training reads them (needs the ``train`` extra)."""
+    os.chdir(REPO)
+    from agegender.train.config import load_config
+    from agegender.train.dataset import load_arrays
+
+    return load_arrays(load_config(config, [f"threads={threads}"]), parts=parts)
+
+
+def score_probs(p_gender: np.ndarray, p_age: np.ndarray, gender: np.ndarray, age: np.ndarray) -> dict[str, float]:
+    """Gender decisions right (of the faces with a known gender), age MAE of the expected age, and the
+    training's early-stopping objective (MAE + 20 x gender error)."""
+    known = gender >= 0
+    right = int(((p_gender.argmax(1) == gender) & known).sum())
+    n = int(known.sum())
+    mae = float(np.abs(p_age @ np.arange(p_age.shape[1]) - age).mean())
+    return {"gender_right": right, "n": n, "gender_accuracy": right / n, "age_mae": mae,
+            "objective": mae + 20 * (1 - right / n)}

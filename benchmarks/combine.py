@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
-from _common import REPO, md_table
+from _common import REPO, cached_parts, md_table, score_probs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,13 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     members = dict(m.split("=", 1) for m in args.members)
     parts = args.parts.split(",")
 
-    os.chdir(REPO)
-    from agegender.train.config import load_config
-    from agegender.train.dataset import load_arrays
     from agegender.train.trainer import teacher_probabilities
 
-    cfg = load_config(args.config, [f"threads={args.threads}"])
-    arrays = load_arrays(cfg, parts=tuple(parts))
+    arrays = cached_parts(args.config, tuple(parts), args.threads)
     probs: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]] = {}
     for part in parts:
         crops = arrays[part].crops.numpy()
@@ -59,12 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         views = [probs[(part, m, f)] for m in combo for f in ((False, True) if mirror else (False,))]
         pg = np.mean([v[0] for v in views], 0)
         pa = np.mean([v[1] for v in views], 0)
-        gender, age = arrays[part].gender.numpy(), arrays[part].age.numpy()
-        known = gender >= 0
-        right = int(((pg.argmax(1) == gender) & known).sum())
-        mae = float(np.abs(pa @ np.arange(pa.shape[1]) - age).mean())
-        return {"gender_right": right, "n": int(known.sum()), "age_mae": mae,
-                "objective": mae + 20 * (1 - right / int(known.sum()))}
+        return score_probs(pg, pa, arrays[part].gender.numpy(), arrays[part].age.numpy())
 
     rows = []
     for k in range(1, min(args.max_members, len(members)) + 1):

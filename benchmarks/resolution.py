@@ -15,24 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
-from _common import REPO, md_table
+from _common import REPO, cached_parts, md_table, score_probs
 
 
 def degrade(crops: np.ndarray, size: int) -> np.ndarray:
     """uint8 NHWC crops at ``size`` px of detail, returned at their original size."""
     import torch
-    import torch.nn.functional as F
 
-    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
-    full = x.shape[-1]
-    lo = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    up = F.interpolate(lo, size=(full, full), mode="bilinear", align_corners=False)
-    return up.round().clamp(0, 255).byte().permute(0, 2, 3, 1).contiguous().numpy()
+    from agegender.train.augment import lose_detail
+
+    x = lose_detail(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), size)
+    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,27 +43,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="also write the rows as JSON here")
     args = ap.parse_args(argv)
 
-    os.chdir(REPO)
-    from agegender.train.config import load_config
-    from agegender.train.dataset import load_arrays
     from agegender.train.trainer import teacher_probabilities
 
-    cfg = load_config(args.config, [f"threads={args.threads}"])
-    arr = load_arrays(cfg, parts=(args.part,))[args.part]
+    arr = cached_parts(args.config, (args.part,), args.threads)[args.part]
     crops, gender, age = arr.crops.numpy(), arr.gender.numpy(), arr.age.numpy()
-    known = gender >= 0
     sizes = [int(s) for s in args.sizes.split(",")] + [crops.shape[1]]
     rows, out = [], []
     for model in args.models.split(","):
         for s in sizes:
             x = crops if s == crops.shape[1] else degrade(crops, s)
             pg, pa = teacher_probabilities(model, x, threads=args.threads)
-            right = int(((pg.numpy().argmax(1) == gender) & known).sum())
-            mae = float(np.abs(pa.numpy() @ np.arange(pa.shape[1]) - age).mean())
-            out.append({"model": model, "detail_px": s, "gender_right": right, "n": int(known.sum()),
-                        "gender_accuracy": right / int(known.sum()), "age_mae": mae})
+            r = score_probs(pg.numpy(), pa.numpy(), gender, age)
+            out.append({"model": model, "detail_px": s, **{k: r[k] for k in ("gender_right", "n",
+                                                                               "gender_accuracy", "age_mae")}})
             rows.append([model, f"{s}" + (" (as trained)" if s == crops.shape[1] else ""),
-                         f"{right} / {int(known.sum())} ({100 * right / known.sum():.1f} %)", f"{mae:.2f}"])
+                         f"{r['gender_right']} / {r['n']} ({100 * r['gender_accuracy']:.1f} %)", f"{r['age_mae']:.2f}"])
     print(md_table(["model", "detail (px)", f"{args.part} gender right", "age MAE"], rows))
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

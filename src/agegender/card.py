@@ -18,6 +18,10 @@ CARD_FORMAT = "agegender-model-card"
 CARD_VERSION = 1
 
 
+#: what ``agegender export`` appends to the architecture when the graph includes the mirror pass
+MIRROR_TAG = "(mirror TTA)"
+
+
 @dataclass(frozen=True)
 class InputSpec:
     name: str = "image"
@@ -67,7 +71,7 @@ class ModelCard:
     def mirror_in_graph(self) -> bool:
         """The exported graph already averages each face with its mirror image (``agegender export``
         without ``--no-flip`` says so in the architecture), so a second mirror pass would add nothing."""
-        return "(mirror TTA)" in self.architecture
+        return MIRROR_TAG in self.architecture
 
     def to_json(self) -> str:
         d = asdict(self)

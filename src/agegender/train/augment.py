@@ -13,6 +13,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def lose_detail(img: torch.Tensor, size: int) -> torch.Tensor:
+    """Float NCHW images shrunk to ``size`` px (bilinear, antialiased) and blown back up: the same
+    geometry with the detail of a ``size``-pixel image."""
+    full = img.shape[-1]
+    small = F.interpolate(img, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return F.interpolate(small, size=(full, full), mode="bilinear", align_corners=False)
+
+
 def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W), scaled to [0, 1] then standardised."""
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
@@ -69,8 +77,7 @@ def augment(
         size = img.shape[-1]
         for i in (torch.rand(n, generator=g) < p_degrade).nonzero().flatten().tolist():
             s = max(8, int(size * float(u(0.35, 0.8, 1))))
-            small = F.interpolate(img[i : i + 1], size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-            img[i : i + 1] = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+            img[i : i + 1] = lose_detail(img[i : i + 1], s)
         noisy = torch.rand(n, generator=g) < p_degrade / 2
         if noisy.any():
             sigma = u(0.01, 0.05).view(n, 1, 1, 1)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..align import TEMPLATE
-from ..card import AlignmentSpec, InputSpec, ModelCard, sha256_file
+from ..card import MIRROR_TAG, AlignmentSpec, InputSpec, ModelCard, sha256_file
 from ..models import create_model
 from ..models.multitask import Ensemble, MirrorTTA
 from .augment import IMAGENET_MEAN, IMAGENET_STD
@@ -167,7 +167,7 @@ def export_run(
         n = store_weights_fp16(out)
         log.info("stored %d weight tensors as float16 (parity before: %.2e, after: %.2e)", n, diff,
                  parity_check(model, out, size, flip=flip))
-    arch = " + ".join(c["model"] for c in cfgs) + (" (mirror TTA)" if flip else "")
+    arch = " + ".join(c["model"] for c in cfgs) + (f" {MIRROR_TAG}" if flip else "")
     cal = calibration or {}
     data = cfgs[0]["data"]
     training = {
