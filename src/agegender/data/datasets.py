@@ -9,7 +9,7 @@ from .records import Record
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("utkface", "adience", "fairface", "imdbwiki", "csv")
+DATASETS = ("utkface", "aaf", "adience", "fairface", "imdbwiki", "csv")
 
 
 def load_records(dataset: str, root: str) -> list[Record]:
@@ -18,6 +18,10 @@ def load_records(dataset: str, root: str) -> list[Record]:
         from .utkface import load_utkface
 
         records, report = load_utkface(root)
+    elif dataset == "aaf":
+        from .aaf import load_aaf
+
+        records, report = load_aaf(root)
     elif dataset == "adience":
         from .adience import load_adience
 
@@ -35,6 +39,6 @@ def load_records(dataset: str, root: str) -> list[Record]:
 
         records, report = load_generic_csv(root)
     else:
-        raise DatasetError(f"unknown dataset {dataset!r} (utkface, adience, fairface, imdbwiki, csv)")
+        raise DatasetError(f"unknown dataset {dataset!r} (utkface, aaf, adience, fairface, imdbwiki, csv)")
     log.info("%s", report.summary())
     return records

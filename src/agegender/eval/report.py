@@ -168,7 +168,9 @@ def evaluate_records(records: list[Record], preds: list[PredRow], out: str | Pat
 
 def evaluate_command(data: str | None, split: str | None, part: str, model: str | None, out: str,
                      predictions: str | None, aligned: bool = False, limit: int = 0, threads: int = 0,
-                     tta: bool = False) -> str:
+                     tta: bool = False, drop: str | None = None) -> str:
+    import csv
+    import os
     import sys
 
     from ..data.datasets import load_records
@@ -178,6 +180,11 @@ def evaluate_command(data: str | None, split: str | None, part: str, model: str 
     name, root = parse_data_spec(data)
     records = load_records(name, root)
     records = select_part(records, root, split, part)
+    if drop:  # e.g. the label-noise list of `agegender clean`: the "cleaned" figures
+        base = root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))
+        with open(drop, newline="") as fh:
+            dropped = {r["path"] for r in csv.DictReader(fh)}
+        records = [r for r in records if os.path.relpath(r.path, base) not in dropped]
     if limit:
         records = records[:limit]
     if not records:

@@ -53,6 +53,7 @@ def augment(
     p_blur: float = 0.15,
     p_erase: float = 0.25,
     p_degrade: float = 0.0,
+    p_domain: float = 0.0,
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
 ) -> torch.Tensor:
@@ -61,6 +62,9 @@ def augment(
     ``p_degrade`` > 0 also simulates other cameras and encoders, each with that probability: JPEG
     re-encoding (quality 20-90), down-and-up resampling (to 35-80 % of the size) and sensor noise
     (at half that probability), so that the model does not learn one dataset's image statistics.
+    ``p_domain`` > 0 adds the photo-domain effects of :func:`domain_aug.domain_shift` (old prints, casts,
+    low light, heavy blur or sharpening, small faces, halftone, grain, occluders), heavy JPEG
+    (quality 8-40) with that probability, and a wider scale range (0.8-1.2) and shift (10 %).
     """
     n = x.shape[0]
     g = generator
@@ -72,6 +76,11 @@ def augment(
         sel = (torch.rand(n, generator=g) < p_degrade).nonzero().flatten().tolist()
         if sel:
             x = jpeg_roundtrip(x, sel, torch.randint(20, 91, (len(sel),), generator=g).tolist())
+    if p_domain > 0:
+        sel = (torch.rand(n, generator=g) < p_domain).nonzero().flatten().tolist()
+        if sel:
+            x = jpeg_roundtrip(x, sel, torch.randint(8, 41, (len(sel),), generator=g).tolist())
+        scale, max_shift = (min(scale[0], 0.8), max(scale[1], 1.2)), max(max_shift, 0.1)
     img = x.permute(0, 3, 1, 2).float().div_(255.0)
     if p_degrade > 0:
         size = img.shape[-1]
@@ -103,6 +112,10 @@ def augment(
     if blur.any():
         img[blur] = F.avg_pool2d(F.pad(img[blur], (1, 1, 1, 1), mode="replicate"), 3, stride=1)
     img = img.clamp_(0, 1)
+    if p_domain > 0:
+        from .domain_aug import domain_shift
+
+        img = domain_shift(img, g, p_domain)
     m = torch.tensor(mean).view(1, 3, 1, 1)
     s = torch.tensor(std).view(1, 3, 1, 1)
     img = (img - m) / s

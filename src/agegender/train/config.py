@@ -13,11 +13,18 @@ from ..errors import DatasetError
 
 @dataclass
 class DataConfig:
-    dataset: str = "utkface"  # utkface | adience | fairface | imdbwiki | csv
+    dataset: str = "utkface"  # utkface | aaf | adience | fairface | imdbwiki | csv
     root: str = "../shared/data/utkface"
     split: str = "configs/splits/utkface.csv"
     cache: str = "cache/utkface-112"
     limit: int = 0  # use at most this many training images (0: all); for smoke tests
+    #: share of each epoch's samples drawn from this source when training on several (``sources``)
+    weight: float = 1.0
+    #: a CSV of files to leave out of training (column ``path``; e.g. the label-noise report of
+    #: ``agegender clean``); validation and test keep every image
+    drop: str = ""
+    #: a twins CSV (``agegender twins``): training images with a near-identical twin in another part are left out
+    twins: str = ""
 
 
 @dataclass
@@ -46,6 +53,22 @@ class TrainConfig:
     #: weight, within the teacher's gender targets, of a second gender teacher: dlib face-recognition
     #: embeddings + cross-fitted logistic regression (train/facefeat.py; needs the facefeat extra)
     face_teacher: float = 0.0
+    #: several training sources at once (each a ``data`` block); empty: ``data`` alone. Every source keeps
+    #: its own validation part, and the validation objective is the mean of the per-source objectives.
+    sources: list[DataConfig] = field(default_factory=list)
+    #: samples per epoch, drawn with replacement by source weight (0: one pass over the training images)
+    epoch_size: int = 0
+    #: balance of age bands x gender within a source: sample weight ~ count(cell) ** -balance (0: off, 1: full)
+    balance: float = 0.0
+    #: start from these weights: a run folder or checkpoint (.pt), or an exported ONNX model, with
+    #: ``#K`` for the K-th network of an ensemble (``src/agegender/assets/model.onnx#1``)
+    init: str = ""
+    #: keep batch norms in evaluation mode (fine-tuning, and required after ``init`` from ONNX)
+    freeze_bn: bool = False
+    #: probability of each photo-domain augmentation (sepia, casts, low contrast, heavy blur or sharpening,
+    #: grain, halftone, heavy JPEG, 24-48 px faces, occluders; train/domain_aug.py); 0: off
+    domain_aug: float = 0.0
+    max_rotate: float = 12.0  # degrees
     seed: int = 0
     threads: int = 2
     out_dir: str = "runs/attn_mbv2-utkface"
@@ -55,6 +78,21 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The inverse of ``to_dict`` (a run's ``config.json``); keys this version does not know are refused."""
+        known = {f.name for f in fields(cls)}
+        bad = set(d) - known
+        if bad:
+            raise DatasetError(f"unknown config keys {sorted(bad)}")
+        rest = {k: v for k, v in d.items() if k not in ("data", "sources")}
+        return cls(**rest, data=DataConfig(**d.get("data", {})),
+                   sources=[DataConfig(**x) for x in d.get("sources") or []])
+
+    def all_sources(self) -> list[DataConfig]:
+        """The training sources: ``sources``, or ``data`` alone."""
+        return self.sources or [self.data]
 
 
 def _coerce(value: str, current: Any) -> Any:
@@ -84,6 +122,15 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
     return cfg
 
 
+def _data_config(v: Any, p: Path) -> DataConfig:
+    if not isinstance(v, dict):
+        raise DatasetError(f"{p}: a data block must be a mapping")
+    bad = set(v) - {f.name for f in fields(DataConfig)}
+    if bad:
+        raise DatasetError(f"{p}: unknown data keys {sorted(bad)}")
+    return DataConfig(**v)
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     cfg = TrainConfig()
     if path is not None:
@@ -98,11 +145,11 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             if k not in known:
                 raise DatasetError(f"{p}: unknown config key {k!r}")
             if k == "data":
-                dk = {f.name for f in fields(DataConfig)}
-                bad = set(v) - dk
-                if bad:
-                    raise DatasetError(f"{p}: unknown data keys {sorted(bad)}")
-                cfg.data = DataConfig(**v)
+                cfg.data = _data_config(v, p)
+            elif k == "sources":
+                if not isinstance(v, list) or not v:
+                    raise DatasetError(f"{p}: sources must be a non-empty list of data blocks")
+                cfg.sources = [_data_config(x, p) for x in v]
             else:
                 setattr(cfg, k, type(getattr(cfg, k))(v) if getattr(cfg, k) is not None else v)
     return apply_overrides(cfg, overrides or [])

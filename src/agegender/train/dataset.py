@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from ..data.datasets import load_records
 from ..data.records import Record
 from ..data.splits import make_split, read_split, write_split
 from ..errors import DatasetError
-from .config import TrainConfig
+from .config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ class Arrays:
     #: a teacher's probabilities (distillation): (N, 2) gender and (N, 101) age, or None
     soft_gender: torch.Tensor | None = None
     soft_age: torch.Tensor | None = None
+    #: (N,) long: index of each row's source in ``source_names`` (training on several sources)
+    source: torch.Tensor | None = None
+    source_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -41,7 +45,24 @@ class Arrays:
         return Arrays(self.crops[ii], self.age[ii], self.age_low[ii], self.age_high[ii], self.gender[ii],
                       [self.paths[i] for i in ii.tolist()], [self.records[i] for i in ii.tolist()],
                       None if self.soft_gender is None else self.soft_gender[ii],
-                      None if self.soft_age is None else self.soft_age[ii])
+                      None if self.soft_age is None else self.soft_age[ii],
+                      None if self.source is None else self.source[ii], self.source_names)
+
+    def by_source(self) -> dict[str, Arrays]:
+        """One ``Arrays`` per source (the whole set under its one name when there is a single source)."""
+        if self.source is None or len(self.source_names) <= 1:
+            return {self.source_names[0] if self.source_names else "data": self}
+        return {name: self.subset(np.flatnonzero(self.source.numpy() == k))
+                for k, name in enumerate(self.source_names)}
+
+
+def concat_arrays(parts: list[Arrays], names: list[str]) -> Arrays:
+    """Rows of several sources in one ``Arrays``, each tagged with its source."""
+    src = torch.cat([torch.full((len(a),), k, dtype=torch.long) for k, a in enumerate(parts)])
+    return Arrays(torch.cat([a.crops for a in parts]), torch.cat([a.age for a in parts]),
+                  torch.cat([a.age_low for a in parts]), torch.cat([a.age_high for a in parts]),
+                  torch.cat([a.gender for a in parts]), [p for a in parts for p in a.paths],
+                  [r for a in parts for r in a.records], source=src, source_names=tuple(names))
 
 
 def _to_arrays(records: list[Record], crops: np.ndarray) -> Arrays:
@@ -53,9 +74,41 @@ def _to_arrays(records: list[Record], crops: np.ndarray) -> Arrays:
                   torch.from_numpy(gender), [r.path for r in records], records)
 
 
+def source_name(d: DataConfig) -> str:
+    return d.dataset if d.dataset != "csv" else Path(d.root).stem
+
+
 def load_arrays(cfg: TrainConfig, parts: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Arrays]:
-    """Crops and labels for each split part (``cv_fold >= 0``: train/val are the other folds / that fold)."""
-    d = cfg.data
+    """Crops and labels for each split part of every training source (``cfg.all_sources()``), rows tagged
+    with their source (``Arrays.source``); ``cv_fold >= 0``: train/val are the other folds / that fold."""
+    sources = cfg.all_sources()
+    names = [source_name(d) for d in sources]
+    if len(set(names)) != len(names):
+        raise DatasetError(f"two training sources share a name: {names}")
+    loaded = [_load_source(d, cfg, parts) for d in sources]
+    return {p: concat_arrays([x[p] for x in loaded], names) for p in parts}
+
+
+def _left_out(d: DataConfig, rows: list, base: str) -> set[str]:
+    """Relative paths of training images to leave out: the ``drop`` list, and twins of images in other parts."""
+    out: set[str] = set()
+    if d.drop:
+        with open(d.drop, newline="") as fh:
+            out |= {os.path.relpath(r["path"], base) if os.path.isabs(r["path"]) else r["path"]
+                    for r in csv.DictReader(fh)}
+    if d.twins:
+        from ..data.twins import read_twins
+
+        part_of = {row.path: row.part for row in rows}
+        groups = read_twins(d.twins)
+        for members in groups.values():
+            held = {m for m in members if part_of.get(m) in ("val", "test")}
+            if held:
+                out |= {m for m in members if part_of.get(m) == "train"}
+    return out
+
+
+def _load_source(d: DataConfig, cfg: TrainConfig, parts: tuple[str, ...]) -> dict[str, Arrays]:
     records = load_records(d.dataset, d.root)
     if not records:
         raise DatasetError(f"no usable records in {d.root}")
@@ -66,13 +119,19 @@ def load_arrays(cfg: TrainConfig, parts: tuple[str, ...] = ("train", "val", "tes
     split_path = Path(d.split)
     if not split_path.exists():
         hashes = [cache.content_hash[index[r.path]] for r in records]
-        rows, rep = make_split(records, hashes, seed=cfg.seed)
+        if d.dataset == "aaf":
+            from ..data.aaf import aaf_split_rows
+
+            rows, rep = aaf_split_rows(records, hashes, seed=cfg.seed), "official train/val kept"
+        else:
+            rows, rep = make_split(records, hashes, seed=cfg.seed)
         log.info("new split %s: %s", split_path, rep)
         split_path.parent.mkdir(parents=True, exist_ok=True)
         for row in rows:
             row.path = os.path.relpath(row.path, base)
         write_split(rows, split_path)
     rows = read_split(split_path)
+    left_out = _left_out(d, rows, base) if "train" in parts else set()
     by_rel = {os.path.relpath(r.path, base): r for r in records}
     out: dict[str, list[int]] = {p: [] for p in parts}
     sel_records: dict[str, list[Record]] = {p: [] for p in parts}
@@ -84,6 +143,8 @@ def load_arrays(cfg: TrainConfig, parts: tuple[str, ...] = ("train", "val", "tes
             part = "val" if row.fold == cfg.cv_fold else "train"
         else:
             part = row.part
+        if part == "train" and row.path in left_out:
+            continue
         if part in out:
             out[part].append(index[rec.path])
             sel_records[part].append(rec)
@@ -93,5 +154,6 @@ def load_arrays(cfg: TrainConfig, parts: tuple[str, ...] = ("train", "val", "tes
         if p == "train" and d.limit:
             idx, sel_records[p] = idx[: d.limit], sel_records[p][: d.limit]
         result[p] = _to_arrays(sel_records[p], cache.crops[np.asarray(idx, dtype=np.int64)])
-        log.info("%s: %d images", p, len(idx))
+        log.info("%s %s: %d images%s", source_name(d), p, len(idx),
+                 f" ({len(left_out)} left out: noisy labels, twins)" if p == "train" and left_out else "")
     return result

@@ -35,10 +35,19 @@ def train_one_epoch(
     epoch: int,
     rank: int = 0,
     world: int = 1,
+    sample_weights: torch.Tensor | None = None,
 ) -> dict[str, float]:
+    """One epoch: a permutation of ``data``, or ``cfg.epoch_size`` draws by ``sample_weights``."""
     model.train()
+    if cfg.freeze_bn:
+        from .onnx_weights import freeze_batchnorm
+
+        freeze_batchnorm(model)
     g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-    perm = torch.randperm(len(data), generator=g)
+    if sample_weights is not None:
+        perm = torch.multinomial(sample_weights, cfg.epoch_size or len(data), replacement=True, generator=g)
+    else:
+        perm = torch.randperm(len(data), generator=g)
     per_rank = len(perm) // world
     perm = perm[rank * per_rank : (rank + 1) * per_rank]
     n_batches = max(1, len(perm) // cfg.batch_size)
@@ -47,7 +56,7 @@ def train_one_epoch(
     bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=rank != 0, mininterval=1 if sys.stderr.isatty() else 30)
     for b in bar:
         idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        x = augment(data.crops[idx], aug_g, p_degrade=cfg.degrade)
+        x = augment(data.crops[idx], aug_g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug)
         g_logits, a_logits, _ = model(x)
         loss, parts = multitask_loss(
             g_logits, a_logits, data.gender[idx], data.age[idx], data.age_low[idx], data.age_high[idx],
@@ -107,6 +116,45 @@ def score(gender_logits: np.ndarray, age_logits: np.ndarray, data: Arrays) -> di
         inside = (years[None] >= lo[:, None]) & (years[None] <= hi[:, None])
         # the predicted group is the range with the most mass among those seen in the data
         out["range_mass"] = float((pa[ranged] * inside).sum(1).mean())
+    return out
+
+
+def sample_weights(data: Arrays, shares: list[float], balance: float) -> torch.Tensor:
+    """Per-row sampling weights: each source gets its share of the draws; within a source, rows of an
+    (age band x gender) cell weigh ``count(cell) ** -balance`` (0: as found, 1: every cell equally)."""
+    from ..data.splits import AGE_BANDS
+
+    src = data.source.numpy() if data.source is not None else np.zeros(len(data), np.int64)
+    age = np.where(data.age.numpy() >= 0, data.age.numpy(), (data.age_low.numpy() + data.age_high.numpy()) / 2)
+    cell = np.searchsorted(AGE_BANDS, age, side="right") * 3 + (data.gender.numpy() + 1)
+    w = np.zeros(len(data), np.float64)
+    total = sum(shares)
+    for k, share in enumerate(shares):
+        rows = np.flatnonzero(src == k)
+        if not len(rows):
+            continue
+        _, inv, counts = np.unique(cell[rows], return_inverse=True, return_counts=True)
+        wk = counts[inv].astype(np.float64) ** -balance
+        w[rows] = share / total * wk / wk.sum()
+    return torch.from_numpy(w)
+
+
+def score_sources(gender_logits: np.ndarray, age_logits: np.ndarray, data: Arrays) -> dict[str, float]:
+    """Validation metrics over all rows, per source (``SOURCE_mae``...) and the objective: the mean of
+    the per-source objectives, so that no recipe wins by fitting one source."""
+    out = score(gender_logits, age_logits, data)
+    parts = data.by_source()
+    if len(parts) == 1:
+        return {**out, "objective": objective(out)}
+    objs = []
+    src = data.source.numpy()
+    for k, name in enumerate(data.source_names):
+        rows = np.flatnonzero(src == k)
+        m = score(gender_logits[rows], age_logits[rows], parts[name])
+        out.update({f"{name}_{key}": v for key, v in m.items()})
+        out[f"{name}_objective"] = objective(m)
+        objs.append(out[f"{name}_objective"])
+    out["objective"] = float(np.mean(objs))
     return out
 
 

@@ -24,13 +24,20 @@ UTKFACE_TERMS = (
     "with their owners. This model was trained on it and inherits that restriction: non-commercial "
     "research use only."
 )
+AAF_TERMS = (
+    "All-Age-Faces (Cheng et al. 2019, 'Exploiting effective facial patches for robust gender recognition') "
+    "is released by its authors for research; cite them. This model was trained on it."
+)
+SOURCE_TERMS = {"utkface": UTKFACE_TERMS, "aaf": AAF_TERMS}
 DEFAULT_LIMITATIONS = (
     "Age is apparent age as labelled in the training data, not verified chronological age.",
     "Gender is a binary label as perceived from the face (male/female); it says nothing about a "
     "person's gender identity.",
-    "Trained on UTKFace crops (mostly frontal, well-lit faces, ages skewed to 20-39): errors grow for "
-    "the very young and the old (few training faces over 80), for profile, occluded or low-light faces, "
-    "and for groups under-represented in the training data (see the metrics by group).",
+    "Trained on UTKFace crops (mostly frontal, well-lit faces, ages skewed to 20-39) and, where the card's "
+    "training data says so, All-Age-Faces (mostly East Asian faces, ages 2-80): errors grow for the very "
+    "young (gender of children under 10 is close to a guess) and the old (few training faces over 80), for "
+    "profile, occluded or low-light faces, and for groups under-represented in the training data (see the "
+    "metrics by group and by source).",
     "Not for decisions about individuals (age verification, access, hiring, policing).",
 )
 
@@ -169,12 +176,15 @@ def export_run(
                  parity_check(model, out, size, flip=flip))
     arch = " + ".join(c["model"] for c in cfgs) + (f" {MIRROR_TAG}" if flip else "")
     cal = calibration or {}
-    data = cfgs[0]["data"]
+    sources = {d["dataset"]: d for c in cfgs for d in (c.get("sources") or [c["data"]])}
     training = {
-        "data": f"{data['dataset']} ({data['root']}), split {data['split']}",
-        "terms": UTKFACE_TERMS if data["dataset"] == "utkface" else "see the dataset's own terms",
+        "data": "; ".join(f"{d['dataset']} ({d['root']}), split {d['split']}" for d in sources.values()),
+        "terms": " ".join(SOURCE_TERMS.get(k, f"{k}: see the dataset's own terms.") for k in sources),
         "configs": cfgs,
     }
+    inits = sorted({c["init"] for c in cfgs if c.get("init")})
+    if inits:
+        training["initialised_from"] = inits
     teachers = sorted({c["teacher"] for c in cfgs if c.get("teacher") and c.get("distill", 0) > 0})
     if teachers:
         from ..runtime import ModelRuntime
@@ -238,20 +248,33 @@ def summarize(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndar
     return out
 
 
+def _by_source(g: np.ndarray, a: np.ndarray, data, cal) -> dict[str, Any]:
+    """``summarize`` for each source's rows (no breakdown by group)."""
+    out = {}
+    src = data.source.numpy()
+    for k, name in enumerate(data.source_names):
+        rows = np.flatnonzero(src == k)
+        m = summarize(g[rows], a[rows], data.gender.numpy()[rows], data.age.numpy()[rows],
+                      g_t=cal.gender_temperature if cal else 1.0, a_t=cal.age_temperature if cal else 1.0)
+        m.pop("by_group")
+        out[name] = m
+    return out
+
+
 def export_calibrated(
     run_dirs: list[str | Path], out: str | Path, flip: bool = True, calibrate_on_val: bool = True,
     with_test: bool = True, fp16_weights: bool = False, name: str | None = None, version: str = "1.0.0",
 ) -> tuple[ModelCard, dict[str, Any]]:
     """Calibrate on the validation part, score the test part, export ONNX + card; returns card and report."""
     from .calibrate import calibrate
-    from .config import DataConfig, TrainConfig
+    from .config import TrainConfig
     from .dataset import load_arrays
     from .engine import predict_logits
 
     model, cfgs = load_runs(run_dirs)
-    c0 = dict(cfgs[0])
-    cfg = TrainConfig(**{**{k: v for k, v in c0.items() if k != "data"}, "data": DataConfig(**c0["data"])})
-    cfg.data.limit = 0
+    cfg = TrainConfig.from_dict(cfgs[0])
+    for d in cfg.all_sources():
+        d.limit = 0
     parts = ("val", "test") if with_test else ("val",)
     arrays = load_arrays(cfg, parts=parts)
     report: dict[str, Any] = {}
@@ -263,16 +286,23 @@ def export_calibrated(
         report["calibration"] = cal.to_dict()
         report["val"] = summarize(g, a, v.gender.numpy(), v.age.numpy(), g_t=cal.gender_temperature,
                                   a_t=cal.age_temperature)
+        if len(v.source_names) > 1:
+            report["val_by_source"] = _by_source(g, a, v, cal)
     if with_test:
         t = arrays["test"]
         g, a = predict_logits(model, t.crops, flip=flip)
         report["test"] = summarize(g, a, t.gender.numpy(), t.age.numpy(), [r.extra for r in t.records],
                                    g_t=cal.gender_temperature if cal else 1.0,
                                    a_t=cal.age_temperature if cal else 1.0)
+        if len(t.source_names) > 1:
+            report["test_by_source"] = _by_source(g, a, t, cal)
     metrics = {}
     if "test" in report:
-        metrics = {"split": f"{cfg.data.split} part=test (aligned crops from the cache, same detector+aligner)",
+        splits = ", ".join(d.split for d in cfg.all_sources())
+        metrics = {"split": f"{splits} part=test (aligned crops from the cache, same detector+aligner)",
                    **report["test"]}
+        if "test_by_source" in report:
+            metrics["by_source"] = report["test_by_source"]
     if cal:
         metrics["calibration"] = cal.to_dict()
     card, diff = export_run(run_dirs, out, flip=flip, calibration=cal.to_dict() if cal else None, metrics=metrics,

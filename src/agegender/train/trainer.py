@@ -23,7 +23,7 @@ from ..errors import DatasetError
 from ..models import create_model
 from .config import TrainConfig
 from .dataset import load_arrays
-from .engine import objective, predict_logits, score, train_one_epoch, warmup_cosine
+from .engine import predict_logits, sample_weights, score_sources, train_one_epoch, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,21 @@ def _cached_teacher(cfg: TrainConfig, train, out: Path) -> tuple[torch.Tensor, t
     return pg, pa
 
 
+def init_weights(model: nn.Module, init: str) -> None:
+    """Start from a run folder or checkpoint, or from one network of an exported ONNX model (``PATH#K``)."""
+    path, _, member = init.partition("#")
+    if path.endswith(".onnx"):
+        from .onnx_weights import load_member_from_onnx
+
+        load_member_from_onnx(model, path, int(member) if member else None)
+        return
+    ck = Path(path) / "best.pt" if Path(path).is_dir() else Path(path)
+    if not ck.is_file():
+        raise DatasetError(f"init: no checkpoint at {ck}")
+    model.load_state_dict(torch.load(ck, map_location="cpu", weights_only=False)["model"])
+    log.info("initialised from %s", ck)
+
+
 def fit(cfg: TrainConfig) -> Path:
     """Train ``cfg.model`` on ``cfg.data``; returns the run directory (best.pt, last.pt, metrics.csv...)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -140,13 +155,18 @@ def fit(cfg: TrainConfig) -> Path:
                 embedding_cache_path(cfg.data.root, cfg.data.cache), seed=cfg.seed)
     elif cfg.face_teacher > 0:
         raise DatasetError("face_teacher mixes into a teacher's targets: set teacher and distill > 0 too")
-    model = create_model(cfg.model, pretrained=cfg.pretrained, dropout=cfg.dropout)
+    model = create_model(cfg.model, pretrained=cfg.pretrained and not cfg.init, dropout=cfg.dropout)
+    if cfg.init:
+        init_weights(model, cfg.init)
     model = model.to(memory_format=torch.channels_last)
+    weights = None
+    if len(cfg.all_sources()) > 1 or cfg.balance > 0 or cfg.epoch_size:
+        weights = sample_weights(train, [d.weight for d in cfg.all_sources()], cfg.balance)
     ddp_model: nn.Module = model
     if world > 1:
         ddp_model = nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    steps_per_epoch = max(1, len(train) // world // cfg.batch_size)
+    steps_per_epoch = max(1, (cfg.epoch_size or len(train)) // world // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warm = int(cfg.warmup_epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warm, total))
@@ -162,14 +182,14 @@ def fit(cfg: TrainConfig) -> Path:
     metrics_csv = out / "metrics.csv"
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
-        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world)
+        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world, weights)
         if rank != 0:
             if world > 1:
                 dist.barrier()
             continue
         g, a = predict_logits(model, val.crops)
-        vm = {f"val_{k}": v for k, v in score(g, a, val).items()}
-        obj = objective({k[4:]: v for k, v in vm.items()})
+        vm = {f"val_{k}": v for k, v in score_sources(g, a, val).items()}
+        obj = vm.pop("val_objective")
         row = {"epoch": epoch, **tr, **vm, "val_objective": obj, "seconds": round(time.time() - t0, 1),
                "lr": scheduler.get_last_lr()[0]}
         new = not metrics_csv.exists() or epoch == 0

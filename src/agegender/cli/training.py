@@ -7,12 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+from .common import UsageError
+
 
 def _need_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError as exc:
-        from .errors import AgeGenderError
+        from ..errors import AgeGenderError
 
         raise AgeGenderError(
             "this command needs the training extra: pip install torch==2.13.0 'agegender[train]'") from exc
@@ -20,8 +22,8 @@ def _need_torch() -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     _need_torch()
-    from .train.config import load_config
-    from .train.trainer import fit
+    from ..train.config import load_config
+    from ..train.trainer import fit
 
     run = fit(load_config(args.config, args.set))
     print(f"run written to {run}")
@@ -30,8 +32,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_cv(args: argparse.Namespace) -> int:
     _need_torch()
-    from .train.config import load_config
-    from .train.crossval import cross_validate
+    from ..train.config import load_config
+    from ..train.crossval import cross_validate
 
     cfg = load_config(args.config, args.set)
     result = cross_validate(cfg, folds=args.folds)
@@ -41,7 +43,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     _need_torch()
-    from .train.export import export_calibrated
+    from ..train.export import export_calibrated
 
     card, report = export_calibrated(args.runs, args.out, flip=not args.no_flip, calibrate_on_val=not args.no_calibrate,
                                      with_test=not args.no_test, fp16_weights=args.fp16_weights,
@@ -52,8 +54,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    _need_torch()
+    from ..train.label_noise import clean_dataset
+
+    dataset, _, root = args.data.partition(":")
+    if not root:
+        raise UsageError("--data expects DATASET:PATH, e.g. aaf:../data/aaf")
+    report = clean_dataset(dataset, root, args.split, args.cache, args.model, args.out, threshold=args.threshold,
+                           min_age=args.min_age)
+    print(report.summary())
+    print(f"flagged images written to {args.out} (use it as a training source's `drop`)")
+    return 0
+
+
+def cmd_twins(args: argparse.Namespace) -> int:
+    import os
+
+    from ..data.datasets import load_records
+    from ..data.twins import group_pairs, thumbnails, twin_pairs, write_twins
+
+    dataset, _, root = args.data.partition(":")
+    if not root:
+        raise UsageError("--data expects DATASET:PATH, e.g. utkface:../shared/data/utkface")
+    records = load_records(dataset, root)
+    groups = group_pairs(len(records), twin_pairs(thumbnails([r.path for r in records]), args.threshold))
+    base = root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))
+    write_twins(args.out, [os.path.relpath(r.path, base) for r in records], groups)
+    print(f"{len(groups)} twin groups, {sum(len(g) for g in groups)} images, written to {args.out}")
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import explain_image
+    from ..explain import explain_image
 
     written = explain_image(args.image, args.out, model=args.model, run_dir=args.run)
     for p in written:
@@ -62,16 +95,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .eval.report import evaluate_command
+    from ..eval.report import evaluate_command
 
     summary = evaluate_command(data=args.data, split=args.split, part=args.part, model=args.model, out=args.out,
                                predictions=args.predictions, aligned=args.aligned, limit=args.limit,
-                               threads=args.threads, tta=args.tta)
+                               threads=args.threads, tta=args.tta, drop=args.drop)
     print(summary, file=sys.stdout)
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model from a YAML config (needs the train extra)")
     t.add_argument("config")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
@@ -95,6 +128,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     help="store weights as float16 (half the file; computation stays float32)")
     ex.set_defaults(func=cmd_export)
 
+    cl = sub.add_parser("clean", help="flag noisy gender labels with two unlike models (writes a drop list)")
+    cl.add_argument("--data", required=True, metavar="SPEC", help="DATASET:PATH, e.g. aaf:../data/aaf")
+    cl.add_argument("--split", required=True, metavar="CSV")
+    cl.add_argument("--cache", required=True, metavar="DIR", help="the dataset's crop cache")
+    cl.add_argument("--model", default="default", help="model A: a model that never saw this dataset")
+    cl.add_argument("--threshold", type=float, default=0.2, help="flag when both give the label less than this")
+    cl.add_argument("--min-age", type=float, default=13.0, help="judge faces of at least this age")
+    cl.add_argument("--out", required=True, metavar="CSV")
+    cl.set_defaults(func=cmd_clean)
+
+    tw = sub.add_parser("twins", help="find near-identical images (grey-thumbnail correlation) for leak-free splits")
+    tw.add_argument("--data", required=True, metavar="SPEC", help="DATASET:PATH")
+    tw.add_argument("--threshold", type=float, default=0.97, help="correlation at or above which two images are twins")
+    tw.add_argument("--out", required=True, metavar="CSV")
+    tw.set_defaults(func=cmd_twins)
+
     xp = sub.add_parser("explain", help="attention map (and Grad-CAM with --run) overlays as PNG")
     xp.add_argument("image")
     xp.add_argument("--out", default="explain", help="output folder")
@@ -112,5 +161,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--limit", type=int, default=0, help="evaluate at most N images")
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--tta", action="store_true", help="mirror test-time augmentation (twice the model time)")
+    ev.add_argument("--drop", metavar="CSV", help="leave out the images this CSV lists (column path), e.g. the "
+                    "noisy labels found by `agegender clean`")
     ev.add_argument("--out", required=True, metavar="DIR")
     ev.set_defaults(func=cmd_evaluate)

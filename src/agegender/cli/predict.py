@@ -1,84 +1,14 @@
-"""The ``agegender`` command line. Parsing only: the work is done by library functions."""
+"""``agegender predict`` and ``agegender info``: images in, faces out; the model card."""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import json
-import logging
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from . import __version__
-
-log = logging.getLogger("agegender")
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-CSV_COLUMNS = ["file", "face", "x1", "y1", "x2", "y2", "det_score", "gender", "p_female", "age", "age_low",
-               "age_high", "age_group", "error"]
-
-
-class UsageError(Exception):
-    """Bad command-line usage: exit code 2."""
-
-
-def expand_inputs(items: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Files, folders (recursive, image files only) and globs -> (paths, [(item, error)])."""
-    from .io import is_image_path
-
-    paths: list[str] = []
-    missing: list[tuple[str, str]] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and is_image_path(f))
-            if not found:
-                log.warning("%s: folder has no image files", item)
-            paths += found
-        elif p.exists():
-            paths.append(item)
-        elif glob.has_magic(item):
-            found = sorted(f for f in glob.glob(item, recursive=True) if os.path.isfile(f))
-            if not found:
-                missing.append((item, f"{item}: no file matches"))
-            paths += found
-        else:
-            missing.append((item, f"{item}: no such file"))
-    return paths, missing
-
-
-def _fmt(v: float, nd: int = 2) -> str:
-    return f"{v:.{nd}f}"
-
-
-def csv_rows(pred) -> Iterator[list[str]]:
-    if pred.error:
-        yield [pred.source, "", "", "", "", "", "", "", "", "", "", "", "", pred.error]
-        return
-    if not pred.faces:
-        yield [pred.source] + [""] * 13
-        return
-    for i, f in enumerate(pred.faces):
-        x1, y1, x2, y2 = f.box
-        yield [pred.source, str(i), _fmt(x1, 1), _fmt(y1, 1), _fmt(x2, 1), _fmt(y2, 1), _fmt(f.det_score, 4),
-               f.gender, _fmt(f.p_female, 4), _fmt(f.age, 1), _fmt(f.age_low, 1), _fmt(f.age_high, 1),
-               f.age_group, ""]
-
-
-def table_lines(pred) -> Iterator[str]:
-    if pred.error:
-        yield f"{pred.source}: ERROR {pred.error}"
-        return
-    if not pred.faces:
-        yield f"{pred.source}: no face found"
-        return
-    for i, f in enumerate(pred.faces):
-        x1, y1, x2, y2 = (round(v) for v in f.box)
-        yield (f"{pred.source}  face {i}  {f.gender:<6} {f.gender_probability:>4.0%}  age {f.age:4.1f} "
-               f"[{f.age_low:.0f}-{f.age_high:.0f}]  group {f.age_group:<5}  box ({x1},{y1})-({x2},{y2})")
+from .common import CSV_COLUMNS, EXIT_OK, EXIT_SOME_FAILED, UsageError, csv_rows, expand_inputs, table_lines
 
 
 def _annotated_name(out_dir: Path, source: str, used: set[str]) -> Path:
@@ -93,9 +23,9 @@ def _annotated_name(out_dir: Path, source: str, used: set[str]) -> Path:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .io import load_image
-    from .predictor import Predictor
-    from .types import Prediction
+    from ..io import load_image
+    from ..predictor import Predictor
+    from ..types import Prediction
 
     if args.max_faces is not None and args.max_faces < 1:
         raise UsageError("--max-faces must be at least 1")
@@ -132,7 +62,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             for line in table_lines(pred):
                 print(line, file=out)
         if ann_dir and pred.ok:
-            from .annotate import draw_faces
+            from ..annotate import draw_faces
 
             img = load_image(pred.source)
             draw_faces(img, pred.faces).save(_annotated_name(ann_dir, pred.source, used), quality=92)
@@ -158,7 +88,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .runtime import ModelRuntime, builtin_models
+    from ..runtime import ModelRuntime, builtin_models
 
     if args.list:
         for name, card in builtin_models().items():
@@ -186,12 +116,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="agegender", description="Gender and age of every face in your photos, offline.")
-    p.add_argument("--version", action="version", version=f"agegender {__version__}")
-    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+def register(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("predict", help="predict gender and age for images, folders or globs")
     pr.add_argument("inputs", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
     pr.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -215,43 +141,3 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--json", action="store_true", help="the raw card as JSON")
     inf.add_argument("--list", action="store_true", help="list the models shipped in the package")
     inf.set_defaults(func=cmd_info)
-
-    from . import cli_extra
-
-    cli_extra.add_commands(sub)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .errors import AgeGenderError
-
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s: %(message)s", stream=sys.stderr)
-    if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    if not args.debug:
-        logging.getLogger("agegender.predictor").setLevel(logging.ERROR)  # the CLI prints errors itself
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"agegender: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except AgeGenderError as exc:
-        if args.debug:
-            raise
-        print(f"agegender: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if "not found" in str(exc) else EXIT_SOME_FAILED
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
