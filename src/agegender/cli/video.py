@@ -51,11 +51,12 @@ def cmd_video(args: argparse.Namespace) -> int:
         show = not args.no_display and _display_available()
         if not show and not (out or tracks_csv or args.frames):  # no screen: keep the results somewhere
             out, tracks_csv = f"camera{args.camera}.mp4", f"camera{args.camera}_tracks.csv"
-            print(f"no display: writing {out} and {tracks_csv} (Ctrl-C to stop)", file=sys.stderr)
 
     writer = frames_csv = video = None
     try:
         video = open_video(args.camera if args.camera is not None else args.input, max_frames=args.max_frames)
+        if video.is_camera and not show:
+            print(f"no display: writing {out or tracks_csv or args.frames} (Ctrl-C to stop)", file=sys.stderr)
         predictor = Predictor(model=args.model, threads=args.threads, max_faces=args.max_faces,
                               min_face_size=args.min_face_size, score_threshold=args.score_threshold)
         predictor.card  # load (and verify) the model before the first frame  # noqa: B018
