@@ -62,7 +62,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     if not root:
         raise UsageError("--data expects DATASET:PATH, e.g. aaf:../data/aaf")
     report = clean_dataset(dataset, root, args.split, args.cache, args.model, args.out, threshold=args.threshold,
-                           min_age=args.min_age)
+                           min_age=args.min_age, max_age=args.max_age)
     print(report.summary())
     print(f"flagged images written to {args.out} (use it as a training source's `drop`)")
     return 0
@@ -135,6 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cl.add_argument("--model", default="default", help="model A: a model that never saw this dataset")
     cl.add_argument("--threshold", type=float, default=0.2, help="flag when both give the label less than this")
     cl.add_argument("--min-age", type=float, default=13.0, help="judge faces of at least this age")
+    cl.add_argument("--max-age", type=float, default=59.0, help="and of at most this age")
     cl.add_argument("--out", required=True, metavar="CSV")
     cl.set_defaults(func=cmd_clean)
 

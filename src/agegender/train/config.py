@@ -14,6 +14,7 @@ from ..errors import DatasetError
 @dataclass
 class DataConfig:
     dataset: str = "utkface"  # utkface | aaf | adience | fairface | imdbwiki | csv
+    name: str = ""  # the source's name in metrics and reports (default: the dataset)
     root: str = "../shared/data/utkface"
     split: str = "configs/splits/utkface.csv"
     cache: str = "cache/utkface-112"

@@ -75,7 +75,7 @@ def _to_arrays(records: list[Record], crops: np.ndarray) -> Arrays:
 
 
 def source_name(d: DataConfig) -> str:
-    return d.dataset if d.dataset != "csv" else Path(d.root).stem
+    return d.name or d.dataset
 
 
 def load_arrays(cfg: TrainConfig, parts: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Arrays]:

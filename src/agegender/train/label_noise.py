@@ -8,8 +8,9 @@
 
 A label is flagged when both models contradict it with confidence (each gives the labelled gender a
 probability below ``threshold``) on a face old enough for gender to be judged from the face
-(``min_age``). Children are never flagged: both models are weak there, and dropping them would only
-remove hard examples.
+(``min_age``) and not older than ``max_age``. Children are never flagged: both models are weak there, and
+dropping them would only remove hard examples. Nor are the old: looking at the flags, both models call
+many women over 60 with short grey hair men, so there a flag says more about the models than the label.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def embed_crops(crops: np.ndarray, progress: bool = True) -> np.ndarray:
 
 def flag_gender_noise(
     crops: np.ndarray, gender: np.ndarray, age: np.ndarray, part: list[str], model_a: str,
-    threshold: float = 0.2, min_age: float = 13.0, fit_size: int = 1000, seed: int = 0,
+    threshold: float = 0.2, min_age: float = 13.0, fit_size: int = 1000, seed: int = 0, max_age: float = 59.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, NoiseReport]:
     """Returns (flagged mask, p_female of model A, p_female of model B (nan where not computed), report).
 
@@ -78,7 +79,7 @@ def flag_gender_noise(
     pb = np.full(len(crops), np.nan)
     pb[todo] = lr.predict_proba(emb[len(fit) :])[:, 1]
     p_label_b = np.where(gender == 1, pb, 1 - pb)
-    flagged = doubt & (np.nan_to_num(p_label_b, nan=1.0) < threshold)
+    flagged = doubt & (np.nan_to_num(p_label_b, nan=1.0) < threshold) & (age <= max_age)
     parts = sorted(set(part))
     report = NoiseReport(
         checked=int(judge.sum()), doubted_by_a=int(doubt.sum()), flagged=int(flagged.sum()),
@@ -101,7 +102,7 @@ def write_flagged(path: str | Path, paths: list[str], flagged: np.ndarray, gende
 
 
 def clean_dataset(dataset: str, root: str, split: str, cache: str, model_a: str, out: str | Path,
-                  threshold: float = 0.2, min_age: float = 13.0) -> NoiseReport:
+                  threshold: float = 0.2, min_age: float = 13.0, max_age: float = 59.0) -> NoiseReport:
     """Flag noisy gender labels over every part of a dataset's split; writes the CSV that a training
     source's ``drop`` key reads."""
     import os
@@ -118,6 +119,7 @@ def clean_dataset(dataset: str, root: str, split: str, cache: str, model_a: str,
     part = [p for p in parts for _ in range(len(arrays[p]))]
     base = root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))
     paths = [os.path.relpath(x, base) for p in parts for x in arrays[p].paths]
-    flagged, pa, pb, report = flag_gender_noise(crops, gender, age, part, model_a, threshold, min_age)
+    flagged, pa, pb, report = flag_gender_noise(crops, gender, age, part, model_a, threshold, min_age,
+                                                max_age=max_age)
     write_flagged(out, paths, flagged, gender, age, part, pa, pb)
     return report

@@ -1,0 +1,120 @@
+"""Cross-domain table: each model on each source's held-out part and on stress subsets built from it.
+
+Scored on the cached aligned crops (the same detector and aligner as inference) through ONNX Runtime, as
+the shipped graph computes; the temperature of each card is applied. Sources:
+
+* UTKFace test part (`configs/splits/utkface.csv`, 3,164 images);
+* All-Age-Faces official val list (our `test` part of `configs/splits/aaf.csv`, 6,685 images), on the
+  labels as given and without the images `agegender clean` flagged (`configs/clean/aaf_gender_noise.csv`).
+
+    python benchmarks/cross_domain.py MODEL... [--names NAME...] [--out docs/results/cross_domain.md]
+
+MODEL: a shipped model name, a card (.json) or an ONNX file with its card. Needs the train extra (to read
+the split and the cache as training does) and the data (UTKFace in ../shared/data, AAF in ../data/aaf).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, cached_parts, md_table, score_probs  # noqa: E402
+
+#: name -> (config whose single source is read, whether its labels have a noise list)
+SOURCES = {"UTKFace test": ("configs/xd-utk.yaml", False), "AAF val (official)": ("configs/xd-aaf.yaml", True)}
+NOISE = REPO / "configs" / "clean" / "aaf_gender_noise.csv"
+
+
+def probabilities(model: str, crops: np.ndarray, threads: int, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    from agegender.postprocess import softmax
+    from agegender.preprocess import to_input
+    from agegender.runtime import ModelRuntime
+
+    rt = ModelRuntime(model, threads=threads)
+    gs, ages = [], []
+    for i in range(0, len(crops), batch):
+        raw = rt.run(to_input(crops[i : i + batch], rt.card.input))
+        gs.append(softmax(raw.gender_logits, rt.card.gender_temperature))
+        ages.append(softmax(raw.age_logits, rt.card.age_temperature))
+    return np.concatenate(gs), np.concatenate(ages)
+
+
+def landmarks_of(config: str, paths: list[str]) -> np.ndarray:
+    from agegender.data.cache import load_cache
+    from agegender.train.config import load_config
+
+    cache = load_cache(load_config(config).all_sources()[0].cache)
+    index = cache.index()
+    return np.stack([cache.landmarks[index[p]] for p in paths])
+
+
+def flagged_rows(paths: list[str], root: str) -> np.ndarray:
+    if not NOISE.is_file():
+        return np.zeros(len(paths), bool)
+    with open(NOISE, newline="") as fh:
+        flagged = {r["path"] for r in csv.DictReader(fh)}
+    return np.array([os.path.relpath(p, root) in flagged for p in paths])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--names", nargs="*", help="a display name per model")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stress-n", type=int, default=1000,
+                    help="stress subsets are built from this many faces per source (fixed seed; 0: all)")
+    ap.add_argument("--out", help="also write the tables here (markdown)")
+    args = ap.parse_args()
+    names = args.names or args.models
+    from agegender.eval.stress import stress_sets
+    from agegender.train.config import load_config
+
+    lines = ["# Cross-domain results", "",
+             "Cached aligned crops, ONNX Runtime, each card's temperature; `gender` = accuracy, `MAE` in years; "
+             f"command: `python benchmarks/cross_domain.py {' '.join(sys.argv[1:])}`", ""]
+    for source, (config, noisy) in SOURCES.items():
+        data = cached_parts(config, ("test",), args.threads)["test"]
+        crops, gender, age = data.crops.numpy(), data.gender.numpy(), data.age.numpy()
+        lms = landmarks_of(config, data.paths)
+        sample = np.arange(len(crops))
+        if args.stress_n and args.stress_n < len(crops):
+            sample = np.sort(np.random.default_rng(0).choice(len(crops), args.stress_n, replace=False))
+        sets = {k: (sample[idx], x) for k, (idx, x) in stress_sets(crops[sample], lms[sample]).items()}
+        sets["all"] = (np.arange(len(crops)), crops)
+        root = load_config(config).all_sources()[0].root
+        clean = ~flagged_rows(data.paths, root) if noisy else None
+        header = ["model"] + [f"{k} (n={len(v[0])})" for k, v in sets.items()]
+        if clean is not None:
+            header.insert(2, f"all, cleaned labels (n={int(clean.sum())})")
+        rows = []
+        for model, name in zip(args.models, names):
+            row = [name]
+            for k, (idx, x) in sets.items():
+                pg, pa = probabilities(model, x, args.threads)
+                m = score_probs(pg, pa, gender[idx], age[idx])
+                row.append(f"{100 * m['gender_accuracy']:.1f} % / {m['age_mae']:.2f}")
+                if k == "all":
+                    bias = float((pa @ np.arange(pa.shape[1]) - age[idx]).mean())
+                    row[-1] += f" (bias {bias:+.1f})"
+                    if clean is not None:
+                        mc = score_probs(pg[clean], pa[clean], gender[clean], age[clean])
+                        row.append(f"{100 * mc['gender_accuracy']:.1f} % / {mc['age_mae']:.2f}")
+            rows.append(row)
+            print(f"{source}: {row}", file=sys.stderr)
+        lines += [f"## {source}", "", "gender accuracy / age MAE (bias = mean predicted - labelled age)", "",
+                  md_table(header, rows), ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
