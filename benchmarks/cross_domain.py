@@ -72,6 +72,7 @@ def main() -> int:
     ap.add_argument("--out", help="also write the tables here (markdown)")
     args = ap.parse_args()
     names = args.names or args.models
+    from agegender.eval.metrics import expected_calibration_error
     from agegender.eval.stress import stress_sets
     from agegender.train.config import load_config
 
@@ -101,13 +102,16 @@ def main() -> int:
                 row.append(f"{100 * m['gender_accuracy']:.1f} % / {m['age_mae']:.2f}")
                 if k == "all":
                     bias = float((pa @ np.arange(pa.shape[1]) - age[idx]).mean())
-                    row[-1] += f" (bias {bias:+.1f})"
+                    known = gender[idx] >= 0
+                    ece = expected_calibration_error(pg[known].max(1), pg[known].argmax(1) == gender[idx][known])
+                    row[-1] += f" (bias {bias:+.1f}, ECE {ece:.3f})"
                     if clean is not None:
                         mc = score_probs(pg[clean], pa[clean], gender[clean], age[clean])
                         row.append(f"{100 * mc['gender_accuracy']:.1f} % / {mc['age_mae']:.2f}")
             rows.append(row)
             print(f"{source}: {row}", file=sys.stderr)
-        lines += [f"## {source}", "", "gender accuracy / age MAE (bias = mean predicted - labelled age)", "",
+        lines += [f"## {source}", "", "gender accuracy / age MAE (bias: mean predicted minus labelled age; ECE: "
+                  "expected calibration error of the gender probability, 10 bins)", "",
                   md_table(header, rows), ""]
     text = "\n".join(lines)
     print(text)
