@@ -8,6 +8,7 @@ with a one-line message.
 from __future__ import annotations
 
 import io as _io
+import math
 import os
 import warnings
 from pathlib import Path
@@ -50,21 +51,30 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _open_pil(source: Union[str, os.PathLike, bytes, bytearray], name: str, max_pixels: int) -> Image.Image:
+def _open_pil(source: Union[str, os.PathLike, bytes, bytearray], name: str, max_pixels: int,
+              reduce_to: int | None = None) -> tuple[Image.Image, float, tuple[int, int]]:
+    """Decode ``source`` to an RGB PIL image; returns it, its scale against the full-size image and the
+    full-size image's (width, height), EXIF orientation applied.
+
+    ``reduce_to``: JPEGs whose longer side is at least twice this are decoded at a reduced size (Pillow's
+    draft mode: 1/2, 1/4 or 1/8 in the DCT, much cheaper than a full decode) with a longer side of at
+    least ``reduce_to``; everything else is decoded in full (scale 1.0).
+    """
     try:
         if isinstance(source, (bytes, bytearray)):
             if len(source) == 0:
                 raise ImageLoadError(f"{name}: empty data")
             fp = _io.BytesIO(source)
         else:
-            path = Path(source)
-            if not path.exists():
-                raise ImageLoadError(f"{name}: no such file")
-            if path.is_dir():
-                raise ImageLoadError(f"{name}: is a directory")
-            if path.stat().st_size == 0:
+            try:
+                fp = open(source, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                raise ImageLoadError(f"{name}: no such file") from None
+            except IsADirectoryError:
+                raise ImageLoadError(f"{name}: is a directory") from None
+            if os.fstat(fp.fileno()).st_size == 0:
+                fp.close()
                 raise ImageLoadError(f"{name}: empty file")
-            fp = open(path, "rb")  # noqa: SIM115 - closed below
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
@@ -76,9 +86,16 @@ def _open_pil(source: Union[str, os.PathLike, bytes, bytearray], name: str, max_
                         raise ImageLoadError(
                             f"{name}: image of {w}x{h} pixels exceeds the limit of {max_pixels} pixels"
                         )
+                    scale = 1.0
+                    if reduce_to and img.format == "JPEG" and max(w, h) >= 2 * reduce_to:
+                        f = reduce_to / max(w, h)
+                        img.draft("RGB", (max(1, math.ceil(w * f)), max(1, math.ceil(h * f))))
+                        scale = img.size[0] / w
+                    before = img.size
                     img = ImageOps.exif_transpose(img)
+                    full = (h, w) if img.size != before else (w, h)  # a quarter turn swaps the sides
                     img.load()
-                    return _to_rgb(img)
+                    return _to_rgb(img), scale, full
             finally:
                 Image.MAX_IMAGE_PIXELS = old
                 fp.close()
@@ -137,8 +154,27 @@ def load_image(source: ImageInput, *, max_pixels: int = MAX_PIXELS, name: str | 
             raise ImageLoadError(f"{name}: image of {w}x{h} pixels exceeds the limit of {max_pixels} pixels")
         return np.asarray(_to_rgb(ImageOps.exif_transpose(source)), dtype=np.uint8).copy()
     if isinstance(source, (str, os.PathLike, bytes, bytearray)):
-        return np.asarray(_open_pil(source, name, max_pixels), dtype=np.uint8).copy()
+        return np.asarray(_open_pil(source, name, max_pixels)[0], dtype=np.uint8).copy()
     raise ImageLoadError(f"{name}: unsupported input type {type(source).__name__}")
+
+
+def load_image_reduced(source: ImageInput, min_side: int, *, max_pixels: int = MAX_PIXELS,
+                       name: str | None = None) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Like :func:`load_image`, but a large JPEG may come back smaller: decoded in Pillow's draft mode
+    (1/2, 1/4 or 1/8 of its size, chosen so that its longer side stays at least ``min_side``).
+
+    Returns the RGB array, its scale against the full-size image (1.0 when decoded in full: other
+    formats, smaller JPEGs, arrays and PIL images) and the full-size image's (width, height). For a face
+    detector that never looks at more than ``min_side`` pixels anyway; read the full image with
+    :func:`load_image` for alignment.
+    """
+    if name is None:
+        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+        img, scale, full = _open_pil(source, name, max_pixels, reduce_to=min_side)
+        return np.asarray(img, dtype=np.uint8).copy(), scale, full
+    arr = load_image(source, max_pixels=max_pixels, name=name)
+    return arr, 1.0, (arr.shape[1], arr.shape[0])
 
 
 def is_image_path(path: Path) -> bool:

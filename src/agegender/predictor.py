@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .align import align_face, center_crop
 from .card import ModelCard
 from .detect.base import Detector
 from .errors import AgeGenderError
-from .io import ImageInput, load_image
+from .io import ImageInput, load_image, load_image_reduced
 from .postprocess import decode
 from .preprocess import to_input
 from .types import AgeGender, Detection, Face, Prediction
@@ -35,25 +35,6 @@ class _Prepared:
     error: AgeGenderError | None
 
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int) -> Iterator[R]:
-    """``map`` over a thread pool, in input order, with at most ``window`` items in flight."""
-    if workers <= 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="agegender") as ex:
-        queue: deque[Future[R]] = deque()
-        for item in items:
-            queue.append(ex.submit(fn, item))
-            if len(queue) >= window:
-                yield queue.popleft().result()
-        while queue:
-            yield queue.popleft().result()
-
-
 def _mean_log_probs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log of the mean of two softmax distributions (rows), as the exported ensembles average."""
     def softmax(z: np.ndarray) -> np.ndarray:
@@ -61,6 +42,27 @@ def _mean_log_probs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return e / e.sum(1, keepdims=True)
 
     return np.log(0.5 * (softmax(a) + softmax(b)) + 1e-12).astype(np.float32)
+
+
+def _split(items: list[_Prepared], parts: int) -> list[list[_Prepared]]:
+    """``items`` in at most ``parts`` consecutive runs with about as many faces each (none empty)."""
+    total = sum(max(1, len(p.crops)) for p in items)
+    out: list[list[_Prepared]] = [[]]
+    done = 0
+    for p in items:
+        if out[-1] and len(out) < parts and done >= total * len(out) / parts:
+            out.append([])
+        out[-1].append(p)
+        done += max(1, len(p.crops))
+    return out
+
+
+def _quietly(fn: Callable[[], object]) -> None:
+    """Run ``fn``; a failure is left for the first real call to report."""
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001
+        log.debug("warm-up failed: %s", exc)
 
 
 def _name(source: ImageInput, index: int) -> str:
@@ -115,15 +117,37 @@ class Predictor:
         #: threads that load, detect and align images in parallel (default: ``threads`` or all cores)
         self.workers = workers if workers is not None else (threads or os.cpu_count() or 1)
         self._runtime = None
+        self._card_only: ModelCard | None = None
+        self._lock = threading.Lock()
 
     # -- lazily built stages -------------------------------------------------------------
     @property
     def runtime(self):
         if self._runtime is None:
-            from .runtime import ModelRuntime
+            with self._lock:
+                if self._runtime is None:
+                    from .runtime import ModelRuntime
 
-            self._runtime = ModelRuntime(self._model_spec, threads=self.threads)
+                    self._runtime = ModelRuntime(self._model_spec, threads=self.model_threads)
         return self._runtime
+
+    @property
+    def _framing(self) -> ModelCard:
+        """The card, for alignment: read from its file without waiting for the model's session."""
+        if self._runtime is not None:
+            return self._runtime.card
+        if self._card_only is None:
+            from .runtime import resolve_card_path
+
+            self._card_only = ModelCard.load(resolve_card_path(self._model_spec))
+        return self._card_only
+
+    @property
+    def model_threads(self) -> int:
+        """ONNX Runtime threads per model call: ``threads``; when that is 0 (automatic) and several
+        ``workers`` share the cores, 1, since the pipeline then runs several calls at once and a single
+        thread per call does the most work per core (``docs/speed.md``)."""
+        return self.threads if self.threads or self.workers <= 1 else 1
 
     @property
     def card(self) -> ModelCard:
@@ -140,6 +164,19 @@ class Predictor:
             )
         return self._detector
 
+    def load(self, detector: bool = True) -> None:
+        """Load (and verify) the model now, and with ``detector`` the detector's session at the same time on
+        another thread; otherwise both load on first use. Raises :class:`ModelCardError` for a bad model."""
+        warm = None
+        if detector and hasattr(self.detector, "load"):
+            warm = threading.Thread(target=_quietly, args=(self.detector.load,), daemon=True)  # type: ignore[attr-defined]
+            warm.start()
+        try:
+            self.card  # noqa: B018
+        finally:
+            if warm is not None:
+                warm.join()
+
     # -- stages ------------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> list[Detection]:
         dets = sorted(self.detector.detect(image), key=lambda d: d.area, reverse=True)
@@ -147,7 +184,7 @@ class Predictor:
 
     def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """The face's crop, framed as the model card says (template, margin, size)."""
-        c = self.card
+        c = self._framing
         return align_face(image, detection.landmarks, c.input.size, c.alignment.margin, c.alignment.template)
 
     def predict_crops(self, crops: np.ndarray) -> tuple[list[AgeGender], np.ndarray | None]:
@@ -194,17 +231,37 @@ class Predictor:
         """Load, detect and align one input (runs in worker threads)."""
         name = _name(source, k)
         try:
+            if not aligned:
+                return self._prepare_photo(name, source)
             img = load_image(source, name=name)
             h, w = img.shape[:2]
-            if aligned:
-                det = Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0,
-                                landmarks=np.full((5, 2), np.nan, np.float32))
-                crop = center_crop(img, self.card.input.size, self.card.alignment.margin)
-                return _Prepared(name, w, h, [det], [crop], None)
-            dets = self.detect(img)
-            return _Prepared(name, w, h, dets, [self.align(img, d) for d in dets], None)
+            det = Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0,
+                            landmarks=np.full((5, 2), np.nan, np.float32))
+            c = self._framing
+            crop = center_crop(img, c.input.size, c.alignment.margin)
+            return _Prepared(name, w, h, [det], [crop], None)
         except AgeGenderError as exc:
             return _Prepared(name, 0, 0, [], [], exc)
+
+    def _prepare_photo(self, name: str, source: ImageInput) -> _Prepared:
+        """Decode (a large JPEG at reduced size for the detector), detect, then align on full-size pixels."""
+        detector = self.detector
+        side = getattr(detector, "max_side", None)
+        if not (hasattr(detector, "detect_scaled") and isinstance(side, int) and side > 0):
+            img = load_image(source, name=name)
+            dets = self.detect(img)
+            return _Prepared(name, img.shape[1], img.shape[0], dets, [self.align(img, d) for d in dets], None)
+        small, scale, (w, h) = load_image_reduced(source, side, name=name)
+        if scale == 1.0:
+            img = small
+            dets = self.detect(img)
+        else:
+            dets = sorted(detector.detect_scaled(small, scale), key=lambda d: d.area, reverse=True)  # type: ignore[attr-defined]
+            dets = dets[: self.max_faces] if self.max_faces is not None else dets
+            if not dets:  # no face: the full-size pixels are never needed
+                return _Prepared(name, w, h, [], [], None)
+            img = load_image(source, name=name)
+        return _Prepared(name, img.shape[1], img.shape[0], dets, [self.align(img, d) for d in dets], None)
 
     def iter_predict(
         self,
@@ -215,20 +272,67 @@ class Predictor:
     ) -> Iterator[Prediction]:
         """Like :meth:`predict_many` but yields results, in input order, as chunks of images complete.
 
-        Loading, detection and alignment run in ``workers`` threads (ONNX Runtime and Pillow release
-        the GIL) while the model works on the previous chunk.
+        Loading, detection, alignment and the model calls of whole chunks all run as jobs on one pool of
+        ``workers`` threads (ONNX Runtime and Pillow release the GIL), so every core stays busy: while
+        one chunk's faces go through the model, the next images are being decoded and searched.
         """
         if on_error not in ("record", "raise"):
             raise ValueError("on_error must be 'record' or 'raise'")
         chunk = chunk or self.batch_size
-        self.card  # load and verify the model once, before any worker thread starts  # noqa: B018
-        if not aligned:
-            self.detector  # noqa: B018
+        jobs = enumerate(images)
+        if self.workers <= 1:
+            self.load(detector=not aligned)
+            yield from self._chunks((self._prepare(k, src, aligned) for k, src in jobs), chunk, on_error,
+                                    lambda pending, crops, last: iter(list(self._finish(pending, crops))))
+            return
+        window = 4 * self.workers + chunk
+        self._framing  # the card must be readable before any image is touched  # noqa: B018
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="agegender") as pool:
+            # start-up overlaps the work: the model's session loads on one thread while the others decode
+            # and search the first images (the detector's session loads with the first of them)
+            model_ready = pool.submit(lambda: self.runtime) if self._runtime is None else None
+            preps: deque[Future[_Prepared]] = deque()
+            outs: deque[Future[list[Prediction]]] = deque()
+
+            def prepared() -> Iterator[_Prepared]:
+                more = True
+                while True:
+                    while more and len(preps) < window:
+                        job = next(jobs, None)
+                        if job is None:
+                            more = False
+                            break
+                        preps.append(pool.submit(self._prepare, job[0], job[1], aligned))
+                    if not preps:
+                        return
+                    yield preps.popleft().result()
+
+            def submit(pending: list[_Prepared], crops: list[np.ndarray], last: bool) -> Iterator[Prediction]:
+                if model_ready is not None:
+                    model_ready.result()  # a model that cannot load fails here, before any result
+                # the last chunk is split over the workers, so that no core idles at the end
+                parts = _split(pending, self.workers) if last else [pending]
+                for part in parts:
+                    part_crops = [c for prep in part for c in prep.crops] if last else crops
+                    outs.append(pool.submit(lambda p=part, c=part_crops: list(self._finish(p, c))))
+                while outs and (outs[0].done() or len(outs) > 2 + len(parts)):
+                    yield from outs.popleft().result()
+
+            try:
+                yield from self._chunks(prepared(), chunk, on_error, submit)
+                while outs:
+                    yield from outs.popleft().result()
+            finally:
+                for f in list(preps) + list(outs):
+                    f.cancel()
+
+    def _chunks(self, prepared: Iterable[_Prepared], chunk: int, on_error: str,
+                finish: Callable[[list[_Prepared], list[np.ndarray], bool], Iterator[Prediction]]
+                ) -> Iterator[Prediction]:
+        """Group prepared images into chunks of about ``chunk`` faces (or images) and hand each to ``finish``."""
         pending: list[_Prepared] = []
         crops: list[np.ndarray] = []
-        jobs = ((k, src) for k, src in enumerate(images))
-        for prep in _ordered_map(lambda job: self._prepare(job[0], job[1], aligned), jobs, self.workers,
-                                 window=4 * max(1, self.workers) + chunk):
+        for prep in prepared:
             if prep.error is not None:
                 if on_error == "raise":
                     raise prep.error
@@ -236,10 +340,10 @@ class Predictor:
             pending.append(prep)
             crops += prep.crops
             if len(crops) >= chunk or len(pending) >= chunk:
-                yield from self._finish(pending, crops)
+                yield from finish(pending, crops, False)
                 pending, crops = [], []
         if pending:
-            yield from self._finish(pending, crops)
+            yield from finish(pending, crops, True)
 
     def _finish(self, pending, crops) -> Iterator[Prediction]:
         arr = np.stack(crops) if crops else np.zeros((0, 1, 1, 3), np.uint8)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -48,13 +51,21 @@ def resolve_card_path(model: str | Path | None) -> Path:
     return p
 
 
-def cpu_session(model: str | bytes, threads: int = 0, spin: bool = False):
-    """An ONNX Runtime CPU session with ``threads`` intra-op threads (0: ONNX Runtime decides).
+#: environment variable naming the folder for ONNX Runtime's saved optimised models ("" or "off": none)
+CACHE_ENV = "AGEGENDER_CACHE_DIR"
 
-    ``spin=False`` stops idle pool threads from busy-waiting: the pipeline runs detection in worker
-    threads next to the model, and spinning threads would take their cores (measured: about 10 %
-    faster end to end on 2 cores; ``benchmarks/speed.py``).
-    """
+
+def cache_dir() -> Path | None:
+    """Where optimised models are kept between runs: ``$AGEGENDER_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/agegender`` (``~/.cache/agegender``); ``None`` when turned off (``""``, ``off``, ``0``)."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        return None if env.strip().lower() in ("", "0", "off", "none", "false") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agegender"
+
+
+def _options(threads: int, spin: bool):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -63,7 +74,66 @@ def cpu_session(model: str | bytes, threads: int = 0, spin: bool = False):
     opts.log_severity_level = 3
     if not spin:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+    return opts
+
+
+def cached_model_path(cache_key: str) -> Path | None:
+    """The saved optimised model for ``cache_key`` (keyed with the ONNX Runtime version), if caching is on."""
+    import onnxruntime as ort
+
+    folder = cache_dir()
+    if folder is None:
+        return None
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in cache_key)
+    return folder / f"{safe}-ort{ort.__version__}.onnx"
+
+
+def _save_optimised(model: str | bytes, target: Path, threads: int, spin: bool) -> bool:
+    """Write ONNX Runtime's optimised graph of ``model`` to ``target`` (atomically); False if it cannot.
+
+    Saved at the "extended" level (constant folding, fusions): portable across CPUs, unlike the "all"
+    level's layout transforms, which every session applies again when it loads the saved graph (cheaply).
+    """
+    import onnxruntime as ort
+
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        opts = _options(threads, spin)
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        opts.optimized_model_filepath = str(tmp)
+        ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+        os.replace(tmp, target)
+        return True
+    except Exception as exc:  # a read-only home, a full disk, an odd graph: run without the cache
+        log.debug("cannot save the optimised model to %s: %s", target, exc)
+        tmp.unlink(missing_ok=True)
+        return False
+
+
+def cpu_session(model: str | bytes, threads: int = 0, spin: bool = False, cache_key: str | None = None):
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads (0: ONNX Runtime decides).
+
+    ``spin=False`` stops idle pool threads from busy-waiting: the pipeline runs detection in worker
+    threads next to the model, and spinning threads would take their cores (measured: about 10 %
+    faster end to end on 2 cores; ``benchmarks/speed.py``).
+
+    ``cache_key`` (unique to the model's content): keep ONNX Runtime's optimised graph in
+    :func:`cache_dir` and load that on later runs, which skips most of the session's set-up time
+    (``docs/speed.md``). Outputs are the same; any trouble with the cache falls back to ``model``.
+    """
+    import onnxruntime as ort
+
+    def session(src: str | bytes):
+        return ort.InferenceSession(src, sess_options=_options(threads, spin), providers=["CPUExecutionProvider"])
+
+    cached = cached_model_path(cache_key) if cache_key else None
+    if cached is not None and (cached.is_file() or _save_optimised(model, cached, threads, spin)):
+        try:
+            return session(str(cached))
+        except Exception as exc:  # a truncated or foreign file: ignore it
+            log.debug("ignoring the saved optimised model %s: %s", cached, exc)
+    return session(model)
 
 
 @dataclass
@@ -82,15 +152,22 @@ class ModelRuntime:
         weights = card_path.parent / self.card.weights_file
         if not weights.is_file():
             raise ModelCardError(f"model weights not found: {weights}")
-        if verify:
-            digest = sha256_file(weights)
-            if digest != self.card.sha256:
-                raise ModelCardError(
-                    f"{weights}: sha256 {digest[:12]}… does not match the card's {self.card.sha256[:12]}… "
-                    "(corrupt or replaced weights)"
-                )
+        # the saved optimised graph is keyed by the card's digest: only used for verified weights
+        key = f"model-{self.card.sha256}-{weights.stat().st_size}" if verify else None
+        cached = cached_model_path(key) if key else None
         try:
-            self.session = cpu_session(str(weights), threads)
+            if cached is not None and cached.is_file():
+                # check the weights' digest on one core while the session loads the saved graph
+                with ThreadPoolExecutor(1) as pool:
+                    digest = pool.submit(sha256_file, weights)
+                    self.session = cpu_session(str(weights), threads, cache_key=key)
+                    self._check_digest(weights, digest.result())
+            else:
+                if verify:
+                    self._check_digest(weights, sha256_file(weights))
+                self.session = cpu_session(str(weights), threads, cache_key=key)
+        except ModelCardError:
+            raise
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelCardError(f"{weights}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from exc
         names = {o.name for o in self.session.get_outputs()}
@@ -100,6 +177,13 @@ class ModelRuntime:
                 raise ModelCardError(f"{weights}: output {required!r} named by the card is missing")
         self._outputs = [o.gender_logits, o.age_logits] + ([o.attention] if o.attention in names else [])
         self.path = weights
+
+    def _check_digest(self, weights: Path, digest: str) -> None:
+        if digest != self.card.sha256:
+            raise ModelCardError(
+                f"{weights}: sha256 {digest[:12]}… does not match the card's {self.card.sha256[:12]}… "
+                "(corrupt or replaced weights)"
+            )
 
     def run(self, batch: np.ndarray) -> RawOutputs:
         res = self.session.run(self._outputs, {self.card.input.name: batch})

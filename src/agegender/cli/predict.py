@@ -36,7 +36,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError("no image files found in the given inputs")
     predictor = Predictor(model=args.model, threads=args.threads, max_faces=args.max_faces,
                           min_face_size=args.min_face_size, score_threshold=args.score_threshold, tta=args.tta)
-    predictor.card  # load (and verify) the model before touching the inputs  # noqa: B018
+    # the model loads (and is verified) inside iter_predict, on one core while the first images are decoded
+    # and searched on the other; a model that cannot load still stops the run before any result
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     ann_dir = Path(args.annotate) if args.annotate else None
     if ann_dir:
@@ -47,13 +48,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
         writer.writerow(CSV_COLUMNS)
     results_json = []
     failed = 0
-    from tqdm import tqdm
+    show = len(paths) > 5 and not args.quiet
+    if show:
+        from tqdm import tqdm  # only with a progress bar: importing tqdm costs start-up time
+
+        bar = tqdm(total=len(paths), unit="img", file=sys.stderr)
+        write_error = tqdm.write
+    else:
+        bar = None
+
+        def write_error(msg: str, file=sys.stderr) -> None:
+            print(msg, file=file)
 
     def emit(pred: Prediction) -> None:
         nonlocal failed
         if pred.error:
             failed += 1
-            tqdm.write(f"error: {pred.error}", file=sys.stderr)
+            write_error(f"error: {pred.error}", file=sys.stderr)
         if writer:
             writer.writerows(csv_rows(pred))
         elif args.format == "json":
@@ -69,14 +80,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     for item, err in missing:
         emit(Prediction(source=item, width=0, height=0, faces=(), error=err))
-    show = len(paths) > 5 and not args.quiet
-    bar = tqdm(total=len(paths), unit="img", disable=not show, file=sys.stderr)
     try:
         for pred in predictor.iter_predict(paths, aligned=args.aligned, chunk=16):
             emit(pred)
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if args.format == "json":
             json.dump(results_json, out, indent=2)
             out.write("\n")

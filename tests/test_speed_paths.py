@@ -1,0 +1,298 @@
+"""The fast paths give the same answers: draft-mode JPEG decoding, the padded search around faces that touch
+the border, saved optimised ONNX graphs, and the pipeline that spreads images and model calls over threads.
+(Timings live in benchmarks/speed.py, not here.)"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agegender import Predictor
+from agegender.card import ModelCard
+from agegender.detect import RetinaFaceDetector
+from agegender.errors import ImageLoadError, ModelCardError
+from agegender.io import load_image, load_image_reduced
+from agegender.runtime import CACHE_ENV, ModelRuntime, cached_model_path, default_model_path
+from conftest import ASTRONAUT_FACE_BOX, exif_bytes, jpeg_bytes
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _on_canvas(face: np.ndarray, size: tuple[int, int], at: tuple[int, int], grey: int = 110) -> np.ndarray:
+    """``face`` pasted onto a flat grey canvas of ``size`` (w, h) at ``at`` (x, y); parts outside are cut."""
+    w, h = size
+    canvas = np.full((h, w, 3), grey, np.uint8)
+    x, y = at
+    fh, fw = face.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + fw), min(h, y + fh)
+    canvas[y0:y1, x0:x1] = face[y0 - y : y1 - y, x0 - x : x1 - x]
+    return canvas
+
+
+def _scaled(img: np.ndarray, factor: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((round(w * factor), round(h * factor)),
+                                                                          Image.BICUBIC))
+
+
+def _match(a, b):
+    """Pairs of faces of two predictions, matched by box overlap."""
+    out = []
+    for f in a.faces:
+        g = max(b.faces, key=lambda g: _iou(f.box, g.box))
+        out.append((f, g))
+    return out
+
+
+@pytest.fixture(scope="module")
+def big_jpeg(astronaut, tmp_path_factory):
+    """A 2400x1600 JPEG: the astronaut scaled 2x, and a second copy as it is (a 95 px face) further right."""
+    canvas = _on_canvas(_scaled(astronaut, 2.0), (2400, 1600), (100, 200))
+    canvas[700:1212, 1500:2012] = np.ascontiguousarray(astronaut)
+    path = tmp_path_factory.mktemp("big") / "big.jpg"
+    path.write_bytes(jpeg_bytes(canvas, quality=92))
+    return path
+
+
+# -- draft-mode decoding ----------------------------------------------------------------------------------------
+
+
+def test_large_jpeg_is_decoded_reduced_for_the_detector(big_jpeg):
+    full = load_image(big_jpeg)
+    small, scale, size = load_image_reduced(big_jpeg, 640)
+    assert size == (full.shape[1], full.shape[0]) == (2400, 1600)
+    assert scale < 1.0 and max(small.shape[:2]) >= 640
+    assert small.shape[1] == pytest.approx(2400 * scale, abs=1)
+    # the reduced image is the full one, smaller
+    ref = np.asarray(Image.fromarray(full).resize((small.shape[1], small.shape[0]), Image.BOX), dtype=float)
+    assert np.abs(small.astype(float) - ref).mean() < 4
+
+
+def test_small_jpegs_other_formats_and_arrays_are_decoded_in_full(astronaut, astronaut_path, tmp_path):
+    jpg = tmp_path / "a.jpg"
+    jpg.write_bytes(jpeg_bytes(np.ascontiguousarray(astronaut)))
+    for src in (astronaut_path, jpg, jpg.read_bytes(), np.ascontiguousarray(astronaut)):
+        img, scale, size = load_image_reduced(src, 640)
+        assert scale == 1.0 and size == (512, 512)
+        np.testing.assert_array_equal(img, load_image(src))
+
+
+def test_reduced_decoding_honours_exif_rotation(tmp_path):
+    stored = np.zeros((1400, 2000, 3), np.uint8)
+    stored[:, :1000] = (220, 30, 30)
+    stored[:, 1000:] = (30, 30, 220)
+    path = tmp_path / "rot.jpg"
+    path.write_bytes(jpeg_bytes(stored, quality=95, exif=exif_bytes(6)))
+    small, scale, size = load_image_reduced(path, 640)
+    full = load_image(path)
+    assert size == (full.shape[1], full.shape[0]) == (1400, 2000)
+    assert scale < 1.0 and small.shape[0] > small.shape[1]  # rotated like the full image
+    ref = np.asarray(Image.fromarray(full).resize((small.shape[1], small.shape[0]), Image.BOX), dtype=float)
+    assert np.abs(small.astype(float) - ref).mean() < 4
+
+
+def test_reduced_decoding_errors_are_image_load_errors(tmp_path):
+    with pytest.raises(ImageLoadError):
+        load_image_reduced(tmp_path / "missing.jpg", 640)
+    with pytest.raises(ImageLoadError):
+        load_image_reduced(tmp_path, 640)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageLoadError):
+        load_image_reduced(tmp_path / "empty.jpg", 640)
+
+
+def test_draft_decoding_gives_the_same_faces_and_predictions(big_jpeg):
+    p = Predictor(threads=1, workers=1)
+    from_file = p.predict(big_jpeg)  # the detector sees the draft-decoded image; alignment the full one
+    from_array = p.predict(load_image(big_jpeg))  # an array: decoded in full, as before
+    assert (from_file.width, from_file.height) == (from_array.width, from_array.height) == (2400, 1600)
+    assert len(from_file.faces) == len(from_array.faces) == 2
+    for f, g in _match(from_file, from_array):
+        assert _iou(f.box, g.box) > 0.85
+        assert abs(f.age - g.age) < 3.0
+        assert abs(f.p_female - g.p_female) < 0.1
+    big = from_file.faces[0]
+    x1, y1, x2, y2 = (2 * v for v in ASTRONAUT_FACE_BOX)
+    assert _iou(big.box, (x1 + 100, y1 + 200, x2 + 100, y2 + 200)) > 0.7
+
+
+def test_no_face_in_a_large_jpeg(coffee, tmp_path):
+    path = tmp_path / "coffee.jpg"
+    path.write_bytes(jpeg_bytes(_scaled(coffee, 3.0)))
+    pred = Predictor(threads=1, workers=1).predict(path)
+    assert pred.ok and pred.faces == () and (pred.width, pred.height) == (1800, 1200)
+
+
+# -- the detector's second pass ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detector() -> RetinaFaceDetector:
+    return RetinaFaceDetector(threads=1)
+
+
+@pytest.mark.parametrize("side", ["left", "right", "top", "bottom"])
+def test_face_cut_by_the_border_is_found_whole(detector, astronaut, side):
+    """A 448x448 web photo whose (large) face is cut by one border: found once, landmarked as a face."""
+    face = _scaled(astronaut, 1.6)  # face about 150 x 195 px
+    fx1, fy1, fx2, fy2 = (1.6 * v for v in ASTRONAUT_FACE_BOX)
+    cut = 0.15 * (fx2 - fx1)  # this much of the face falls outside the picture
+    x = {"left": -fx1 - cut, "right": 448 - fx2 + cut}.get(side, 224 - (fx1 + fx2) / 2)
+    y = {"top": -fy1 - cut, "bottom": 448 - fy2 + cut}.get(side, 224 - (fy1 + fy2) / 2)
+    img = _on_canvas(face, (448, 448), (round(x), round(y)))
+    dets = detector.detect(img)
+    assert len(dets) == 1
+    d = dets[0]
+    truth = (max(0, fx1 + x), max(0, fy1 + y), min(448, fx2 + x), min(448, fy2 + y))
+    assert _iou(d.box, truth) > 0.6
+    lm = np.asarray(d.landmarks)
+    assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]  # eyes and mouth corners in order
+    assert max(lm[0, 1], lm[1, 1]) < lm[2, 1] < min(lm[3, 1], lm[4, 1])
+
+
+def test_small_faces_are_kept_next_to_a_face_at_the_border(detector, astronaut):
+    """The second pass only searches around the face at the border: a 30 px face elsewhere stays found."""
+    canvas = _on_canvas(_scaled(astronaut, 1.2), (960, 720), (-230, 100))  # big face cut by the left edge
+    tiny = _scaled(astronaut, 0.3)  # a face of about 29 x 36 px
+    canvas[300 : 300 + tiny.shape[0], 700 : 700 + tiny.shape[1]] = tiny
+    dets = detector.detect(canvas)
+    assert len(dets) == 2
+    tx1, ty1, tx2, ty2 = (0.3 * v for v in ASTRONAUT_FACE_BOX)
+    assert _iou(dets[1].box, (tx1 + 700, ty1 + 300, tx2 + 700, ty2 + 300)) > 0.5
+    assert dets[0].box[0] <= 0.02 * 960  # the big one does touch the border
+
+
+def test_faces_away_from_the_border_need_one_pass(detector, astronaut):
+    canvas = _on_canvas(np.ascontiguousarray(astronaut), (900, 700), (190, 90))
+    calls = []
+    inner = detector._detect
+
+    def counting(*args):
+        calls.append(args[2])
+        return inner(*args)
+
+    det = RetinaFaceDetector(threads=1)
+    det._session = detector._get_session()
+    det._detect = counting  # count the passes of this one instance
+    assert len(det.detect(canvas)) == 1
+    assert len(calls) == 1
+
+
+# -- saved optimised graphs ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    return folder
+
+
+def test_saved_optimised_model_gives_the_same_outputs(cache, monkeypatch, astronaut):
+    p = Predictor(threads=1, workers=1)
+    crops = np.stack([p.align(np.ascontiguousarray(astronaut), d) for d in p.detect(np.ascontiguousarray(astronaut))])
+    first = ModelRuntime(threads=1)  # builds the cache
+    card = ModelCard.load(default_model_path())
+    saved = list(cache.glob("model-*.onnx"))
+    assert len(saved) == 1 and card.sha256 in saved[0].name
+    second = ModelRuntime(threads=1)  # loads it
+    monkeypatch.setenv(CACHE_ENV, "off")
+    plain = ModelRuntime(threads=1)
+    from agegender.preprocess import to_input
+
+    x = to_input(crops, card.input)
+    for rt in (first, second):
+        for got, want in zip(rt.session.run(None, {card.input.name: x}), plain.session.run(None, {card.input.name: x})):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_broken_saved_model_is_ignored(cache):
+    ModelRuntime(threads=1)
+    (saved,) = cache.glob("model-*.onnx")
+    saved.write_bytes(b"not an onnx graph")
+    rt = ModelRuntime(threads=1)  # falls back to the shipped file
+    assert rt.card.sha256 in saved.name
+
+
+def test_altered_weights_are_refused_even_with_a_saved_model(cache, tmp_path):
+    src = default_model_path()
+    card = ModelCard.load(src)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(src, folder / "model.json")
+    shutil.copy(src.parent / card.weights_file, folder / card.weights_file)
+    ModelRuntime(folder, threads=1)
+    assert cached_model_path(f"model-{card.sha256}-{(folder / card.weights_file).stat().st_size}").is_file()
+    data = bytearray((folder / card.weights_file).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / card.weights_file).write_bytes(bytes(data))
+    with pytest.raises(ModelCardError, match="sha256"):
+        ModelRuntime(folder, threads=1)
+
+
+def test_detector_graph_is_saved_and_reused(cache, astronaut):
+    a = RetinaFaceDetector(threads=1).detect(np.ascontiguousarray(astronaut))
+    assert len(list(cache.glob("retinaface-*.onnx"))) == 1
+    b = RetinaFaceDetector(threads=1).detect(np.ascontiguousarray(astronaut))
+    assert len(a) == len(b) == 1
+    np.testing.assert_allclose(a[0].box, b[0].box, atol=1e-3)
+
+
+def test_cache_can_be_turned_off(monkeypatch, tmp_path):
+    from agegender.runtime import cache_dir
+
+    for off in ("", "off", "0"):
+        monkeypatch.setenv(CACHE_ENV, off)
+        assert cache_dir() is None
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "agegender"
+
+
+# -- the pipeline -------------------------------------------------------------------------------------------------
+
+
+def test_threaded_pipeline_gives_the_same_results_in_order(astronaut_path, coffee_path, big_jpeg, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    inputs = [astronaut_path, coffee_path, bad, big_jpeg, astronaut_path] * 3
+    one = list(Predictor(threads=1, workers=1).iter_predict(inputs, chunk=2))
+    two = list(Predictor(workers=2).iter_predict(inputs, chunk=2))
+    assert [p.source for p in two] == [str(p) for p in inputs]
+    for a, b in zip(one, two):
+        assert (a.error is None) == (b.error is None)
+        assert len(a.faces) == len(b.faces)
+        for f, g in zip(a.faces, b.faces):
+            assert f.box == pytest.approx(g.box, abs=1e-3)
+            assert f.age == pytest.approx(g.age, abs=0.05)
+            assert f.p_female == pytest.approx(g.p_female, abs=1e-3)
+    with pytest.raises(ImageLoadError):
+        list(Predictor(workers=2).iter_predict(inputs, on_error="raise"))
+
+
+def test_model_threads():
+    assert Predictor(threads=0, workers=2).model_threads == 1  # the pipeline spreads calls over the cores
+    assert Predictor(threads=0, workers=1).model_threads == 0
+    assert Predictor(threads=3, workers=2).model_threads == 3
+
+
+def test_a_bad_model_stops_the_threaded_pipeline_before_any_result(tmp_path, astronaut_path):
+    src = default_model_path()
+    card = ModelCard.load(src)
+    shutil.copy(src, tmp_path / "model.json")
+    data = bytearray((src.parent / card.weights_file).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / card.weights_file).write_bytes(bytes(data))
+    got = []
+    with pytest.raises(ModelCardError, match="sha256"):
+        for pred in Predictor(model=tmp_path, workers=2).iter_predict([astronaut_path] * 20, chunk=4):
+            got.append(pred)
+    assert got == []
