@@ -182,8 +182,8 @@ def _detect_passes(detector: Any) -> list[tuple[float, float, int, float]]:
 def bench_stages(kind: str, files: list[Path], model: str, chunk: int = 16) -> dict[str, Any]:
     """Per-stage medians (ms, one thread) on ``files``: decode (full, and reduced for the detector), detector
     passes, alignment per face, model per face (batches of ``chunk``), output (CSV rows) per image."""
-    from agegender.cli.common import csv_rows
     from agegender.io import load_image, load_image_reduced
+    from agegender.rows import csv_rows
 
     p = Predictor(model=model, threads=1, workers=1)
     p.card  # noqa: B018

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from agegender.cli import main
-from agegender.cli.common import CSV_COLUMNS
+from agegender.rows import CSV_COLUMNS
 from agegender.scale.parts import MANIFEST_DIR, TMP, Manifest, PartStore, commit_part, read_rows
 from agegender.scale.rows import COLUMNS, ModelId, failure
 from conftest import truncated_jpeg_bytes

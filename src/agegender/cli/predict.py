@@ -8,7 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from .common import CSV_COLUMNS, EXIT_OK, EXIT_SOME_FAILED, UsageError, csv_rows, expand_inputs, table_lines
+from ..inputs import expand_inputs
+from ..rows import CSV_COLUMNS, csv_rows
+from .common import EXIT_OK, EXIT_SOME_FAILED, UsageError, table_lines
 
 
 def _annotated_name(out_dir: Path, source: str, used: set[str]) -> Path:

@@ -52,7 +52,7 @@ def local_key(path: str) -> str:
 
 def expand(items: list[str]) -> Inputs:
     """Folders (recursive, image files only), globs, files, list files and URIs -> :class:`Inputs`."""
-    from ..cli.common import expand_inputs
+    from ..inputs import expand_inputs
 
     out = Inputs()
     for item in items:

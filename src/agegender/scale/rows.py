@@ -1,7 +1,7 @@
 """The output row: the columns of ``agegender predict --format csv`` plus the model's name, version and hash.
 
 Rows are built once, as strings (exactly what ``predict --format csv`` prints, via
-:func:`agegender.cli.common.csv_rows`), and typed only when written to Parquet or JSON Lines.
+:func:`agegender.rows.csv_rows`), and typed only when written to Parquet or JSON Lines.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..cli.common import CSV_COLUMNS, csv_rows
+from ..rows import CSV_COLUMNS, csv_rows
 from ..types import Prediction
 
 if TYPE_CHECKING:
