@@ -58,12 +58,21 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * r, t[:, None]])
 
 
-def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+#: How a crop is filled where it reaches past the image: "edge" repeats the border pixels; "grey" paints
+#: mid-grey (128), so that a wide crop of a tightly cropped photo shows plainly where the photo ends.
+BORDERS = ("edge", "grey")
+GREY = 128
+
+
+def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int, border: str = "edge") -> np.ndarray:
     """Warp an RGB uint8 image with a 2x3 forward matrix into a ``size`` x ``size`` crop (bilinear).
 
     Only the source region under the crop is touched; where the crop reaches past the image border,
-    its edge pixels are repeated (no black bars, no mirrored second face).
+    its edge pixels are repeated (``border="edge"``: no black bars, no mirrored second face) or it is
+    painted mid-grey (``border="grey"``).
     """
+    if border not in BORDERS:
+        raise ValueError(f"border must be one of {BORDERS}, not {border!r}")
     full = np.vstack([matrix, [0.0, 0.0, 1.0]])
     inv = np.linalg.inv(full)
     corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=np.float64)
@@ -75,9 +84,11 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     if cx1 <= cx0 or cy1 <= cy0:  # crop entirely outside the image
         region = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
     else:
-        region = np.pad(
-            image[cy0:cy1, cx0:cx1], ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0)), mode="edge"
-        )
+        pads = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0))
+        if border == "edge":
+            region = np.pad(image[cy0:cy1, cx0:cx1], pads, mode="edge")
+        else:
+            region = np.pad(image[cy0:cy1, cx0:cx1], pads, mode="constant", constant_values=GREY)
     shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
     local_inv = (np.linalg.inv(shift) @ inv)[:2]
     out = Image.fromarray(np.ascontiguousarray(region)).transform(
@@ -87,14 +98,36 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
 
 
 def align_face(
-    image: np.ndarray, landmarks: np.ndarray, size: int = 112, margin: float = 0.0, template: np.ndarray = TEMPLATE
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    size: int = 112,
+    margin: float = 0.0,
+    template: np.ndarray = TEMPLATE,
+    border: str = "edge",
 ) -> np.ndarray:
     """Crop one face: similarity-warp ``landmarks`` (5, 2) onto the template; returns (size, size, 3)."""
     m = estimate_similarity(landmarks, template_points(size, margin, template))
-    return warp_affine(image, m, size)
+    return warp_affine(image, m, size, border)
 
 
-def center_crop(image: np.ndarray, size: int = 112, margin: float = 0.0, fill: float = 1.0) -> np.ndarray:
+def visible_window(
+    landmarks: np.ndarray,
+    width: int,
+    height: int,
+    size: int = 112,
+    margin: float = 0.0,
+    template: np.ndarray = TEMPLATE,
+) -> np.ndarray:
+    """Where a ``width`` x ``height`` photo lies in the face's crop: its four corners (4, 2) in crop
+    pixels (clockwise from top left). Outside that quadrilateral the crop is border fill."""
+    m = estimate_similarity(landmarks, template_points(size, margin, template))
+    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], dtype=np.float64)
+    return corners @ m.T
+
+
+def center_crop(
+    image: np.ndarray, size: int = 112, margin: float = 0.0, fill: float = 1.0, border: str = "edge"
+) -> np.ndarray:
     """Fallback when no face is found in a face crop: assume the crop is framed like the template.
 
     Maps the image centre to the crop centre, scaling the shorter side to ``fill`` of the crop;
@@ -106,4 +139,4 @@ def center_crop(image: np.ndarray, size: int = 112, margin: float = 0.0, fill: f
     scale = size / (1.0 + 2.0 * margin) / (fill * min(h, w))
     c = size / 2.0
     m = np.array([[scale, 0.0, c - scale * w / 2.0], [0.0, scale, c - scale * h / 2.0]])
-    return warp_affine(image, m, size)
+    return warp_affine(image, m, size, border)

@@ -37,6 +37,8 @@ class InputSpec:
 class AlignmentSpec:
     template: tuple[tuple[float, float], ...]  # 5 points normalised to [0, 1] of the crop
     margin: float = 0.0
+    #: fill where the crop reaches past the photo: "edge" (repeat its pixels) or "grey" (see align.BORDERS)
+    border: str = "edge"
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ class ModelCard:
             inp = InputSpec(**{**d.pop("input"), })
             inp = InputSpec(**{**asdict(inp), "mean": tuple(inp.mean), "std": tuple(inp.std)})
             al = d.pop("alignment")
-            alignment = AlignmentSpec(template=tuple(tuple(p) for p in al["template"]), margin=float(al["margin"]))
+            alignment = AlignmentSpec(template=tuple(tuple(p) for p in al["template"]), margin=float(al["margin"]),
+                                      border=str(al.get("border", "edge")))
             outputs = OutputSpec(**d.pop("outputs", {}))
             card = ModelCard(
                 input=inp, alignment=alignment, outputs=outputs,
@@ -108,6 +111,8 @@ class ModelCard:
             raise ModelCardError(f"{where}: malformed model card ({exc})") from exc
         if card.input.color not in ("RGB", "BGR") or card.input.layout != "NCHW":
             raise ModelCardError(f"{where}: unsupported input colour/layout {card.input.color}/{card.input.layout}")
+        if card.alignment.border not in ("edge", "grey"):
+            raise ModelCardError(f"{where}: unknown alignment border {card.alignment.border!r}")
         if len(card.alignment.template) != 5:
             raise ModelCardError(f"{where}: the alignment template must have 5 points")
         if card.age_max <= card.age_min:

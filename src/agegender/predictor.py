@@ -185,7 +185,8 @@ class Predictor:
     def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """The face's crop, framed as the model card says (template, margin, size)."""
         c = self._framing
-        return align_face(image, detection.landmarks, c.input.size, c.alignment.margin, c.alignment.template)
+        return align_face(image, detection.landmarks, c.input.size, c.alignment.margin, c.alignment.template,
+                          c.alignment.border)
 
     def predict_crops(self, crops: np.ndarray) -> tuple[list[AgeGender], np.ndarray | None]:
         """Run aligned uint8 crops (N, S, S, 3) through the model; returns results and attention maps."""
@@ -238,7 +239,7 @@ class Predictor:
             det = Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0,
                             landmarks=np.full((5, 2), np.nan, np.float32))
             c = self._framing
-            crop = center_crop(img, c.input.size, c.alignment.margin)
+            crop = center_crop(img, c.input.size, c.alignment.margin, border=c.alignment.border)
             return _Prepared(name, w, h, [det], [crop], None)
         except AgeGenderError as exc:
             return _Prepared(name, 0, 0, [], [], exc)

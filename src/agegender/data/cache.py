@@ -36,9 +36,17 @@ class CacheSettings:
     score_threshold: float = 0.5
     pad: float = 0.2
     version: int = CACHE_VERSION
+    border: str = "edge"  # crop fill past the photo (align.BORDERS)
 
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        d = asdict(self)
+        if d["border"] == "edge":  # the default leaves keys of caches built before it existed unchanged
+            del d["border"]
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def same_detector(self, other: CacheSettings) -> bool:
+        """Whether ``other`` found its faces the same way (its landmarks can be reused for new crops)."""
+        return (self.score_threshold, self.pad, self.version) == (other.score_threshold, other.pad, other.version)
 
 
 @dataclass
@@ -78,9 +86,13 @@ def _fingerprint(paths: list[str]) -> str:
     return h.hexdigest()
 
 
-def _process_shard(args: tuple[list[str], CacheSettings, str]) -> str:
-    paths, settings, out_file = args
-    det = RetinaFaceDetector(score_threshold=settings.score_threshold, pad=settings.pad, threads=1)
+Known = dict[str, tuple[str, float, np.ndarray]]  # path -> (method, detector score, landmarks)
+
+
+def _process_shard(args: tuple[list[str], CacheSettings, str, Known | None]) -> str:
+    """Crop one shard's photos: detect the face, or reuse the faces another cache found (``known``)."""
+    paths, settings, out_file, known = args
+    det = None if known else RetinaFaceDetector(score_threshold=settings.score_threshold, pad=settings.pad, threads=1)
     n = len(paths)
     crops = np.zeros((n, settings.size, settings.size, 3), np.uint8)
     method = np.empty(n, dtype="<U8")
@@ -97,12 +109,19 @@ def _process_shard(args: tuple[list[str], CacheSettings, str]) -> str:
             hashes.append("")
             method[i] = "failed"
             continue
-        face = pick_face(det.detect(img), img.shape[1], img.shape[0])
+        if known:
+            how, score, points = known[p]
+            if how == "detected":
+                face = Detection(box=(0.0, 0.0, 0.0, 0.0), score=score, landmarks=points)
+            else:
+                face = None
+        else:
+            face = pick_face(det.detect(img), img.shape[1], img.shape[0])
         if face is not None:
-            crops[i] = align_face(img, face.landmarks, settings.size, settings.margin)
+            crops[i] = align_face(img, face.landmarks, settings.size, settings.margin, border=settings.border)
             method[i], scores[i], lms[i] = "detected", face.score, face.landmarks
         else:
-            crops[i] = center_crop(img, settings.size, settings.margin)
+            crops[i] = center_crop(img, settings.size, settings.margin, border=settings.border)
             method[i] = "fallback"
     tmp = out_file + ".tmp.npz"
     np.savez(tmp, crops=crops, paths=np.array(paths), method=method, det_score=scores, landmarks=lms,
@@ -118,8 +137,13 @@ def build_cache(
     workers: int = 2,
     shard_size: int = 500,
     progress: bool = True,
+    landmarks_from: str | Path | None = None,
 ) -> CropCache:
-    """Detect, align and store crops for ``paths``; reuse what an earlier run already built."""
+    """Detect, align and store crops for ``paths``; reuse what an earlier run already built.
+
+    ``landmarks_from``: another cache of the same photos whose detector settings match (size, margin
+    and border may differ): its landmarks are warped again instead of detecting every face anew.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
@@ -141,9 +165,16 @@ def build_cache(
         entries[name] = fp
         if old.get(name) == fp and (out / name).exists():
             continue
-        todo.append((chunk, settings, str(out / name)))
+        todo.append((chunk, settings, str(out / name), None))
     manifest = {"settings": asdict(settings), "settings_key": settings.key(), "shards": entries,
                 "count": len(paths)}
+    if todo and landmarks_from:
+        known = _known_faces(Path(landmarks_from), settings)
+        if known is not None and all(p in known for t in todo for p in t[0]):
+            todo = [(chunk, s, name, {p: known[p] for p in chunk}) for chunk, s, name, _ in todo]
+            log.info("cache: reusing the faces found in %s", landmarks_from)
+        else:
+            log.warning("cache: %s does not hold these photos' faces; detecting again", landmarks_from)
     log.info("cache: %d of %d shards to build", len(todo), len(shards))
     if todo:
         from tqdm import tqdm
@@ -151,7 +182,7 @@ def build_cache(
         bar = tqdm(total=sum(len(t[0]) for t in todo), unit="img", desc="aligning", disable=not progress)
         if workers > 1:
             with ProcessPoolExecutor(workers) as ex:
-                for (chunk, _, _), _done in zip(todo, ex.map(_process_shard, todo)):
+                for (chunk, *_), _done in zip(todo, ex.map(_process_shard, todo)):
                     bar.update(len(chunk))
         else:
             for t in todo:
@@ -164,6 +195,23 @@ def build_cache(
             f.unlink()
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return load_cache(out)
+
+
+def _known_faces(other: Path, settings: CacheSettings) -> Known | None:
+    """The faces another cache found, by path, when its detector settings match ``settings``."""
+    try:
+        manifest = json.loads((other / "manifest.json").read_text())
+        theirs = CacheSettings(**manifest["settings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not settings.same_detector(theirs):
+        return None
+    known: Known = {}
+    for name in sorted(manifest["shards"]):
+        with np.load(other / name) as part:
+            for p, how, sc, lm in zip(part["paths"], part["method"], part["det_score"], part["landmarks"]):
+                known[str(p)] = (str(how), float(sc), lm.astype(np.float64))
+    return known
 
 
 def load_cache(out_dir: str | Path) -> CropCache:

@@ -94,7 +94,8 @@ def _attention_overlay(model: LoadedModel, image: np.ndarray, face: Face) -> str
         det = Detection(box=face.box, score=face.det_score, landmarks=np.asarray(face.landmarks, np.float32))
         crop = p.align(image, det)
     else:  # aligned mode: the whole image is the face
-        crop = center_crop(image, p.card.input.size, p.card.alignment.margin)
+        crop = center_crop(image, p.card.input.size, p.card.alignment.margin,
+                               border=p.card.alignment.border)
     over = overlay_heatmap(crop, face.attention)
     return _data_url(over.resize((over.width * 2, over.height * 2), Image.BICUBIC), "PNG")
 

@@ -26,6 +26,9 @@ class DataConfig:
     drop: str = ""
     #: a twins CSV (``agegender twins``): training images with a near-identical twin in another part are left out
     twins: str = ""
+    #: another crop cache of the same photos (other size, margin or border) whose detected faces are reused
+    #: instead of running the detector again
+    landmarks: str = ""
 
 
 @dataclass
@@ -35,6 +38,12 @@ class TrainConfig:
     pretrained: bool = True
     input_size: int = 112
     margin: float = 0.0
+    #: crop fill past the photo: "edge" (repeat its pixels) or "grey" (align.BORDERS); goes into the card
+    border: str = "edge"
+    #: context that does not give the source away: the probability that a training crop is shown only
+    #: within the photo window of a random tightly cropped photo (UTKFace's 200x200 crops), grey outside,
+    #: so that a wide crop's grey border does not mean "UTKFace"; needs border "grey" and margin > 0
+    context_mask: float = 0.0
     epochs: int = 18
     batch_size: int = 64
     lr: float = 6e-4

@@ -36,6 +36,8 @@ class Arrays:
     #: (N,) long: index of each row's source in ``source_names`` (training on several sources)
     source: torch.Tensor | None = None
     source_names: tuple[str, ...] = ()
+    #: (N, 4, 2) float32: where each crop's photo lies in the crop (align.visible_window); nan: unknown
+    window: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -46,7 +48,8 @@ class Arrays:
                       [self.paths[i] for i in ii.tolist()], [self.records[i] for i in ii.tolist()],
                       None if self.soft_gender is None else self.soft_gender[ii],
                       None if self.soft_age is None else self.soft_age[ii],
-                      None if self.source is None else self.source[ii], self.source_names)
+                      None if self.source is None else self.source[ii], self.source_names,
+                      None if self.window is None else self.window[ii])
 
     def by_source(self) -> dict[str, Arrays]:
         """One ``Arrays`` per source (the whole set under its one name when there is a single source)."""
@@ -62,7 +65,8 @@ def concat_arrays(parts: list[Arrays], names: list[str]) -> Arrays:
     return Arrays(torch.cat([a.crops for a in parts]), torch.cat([a.age for a in parts]),
                   torch.cat([a.age_low for a in parts]), torch.cat([a.age_high for a in parts]),
                   torch.cat([a.gender for a in parts]), [p for a in parts for p in a.paths],
-                  [r for a in parts for r in a.records], source=src, source_names=tuple(names))
+                  [r for a in parts for r in a.records], source=src, source_names=tuple(names),
+                  window=None if any(a.window is None for a in parts) else torch.cat([a.window for a in parts]))
 
 
 def _to_arrays(records: list[Record], crops: np.ndarray) -> Arrays:
@@ -72,6 +76,25 @@ def _to_arrays(records: list[Record], crops: np.ndarray) -> Arrays:
     gender = np.array([r.gender_index for r in records], np.int64)
     return Arrays(torch.from_numpy(crops), torch.from_numpy(age), torch.from_numpy(lo), torch.from_numpy(hi),
                   torch.from_numpy(gender), [r.path for r in records], records)
+
+
+def photo_windows(records: list[Record], landmarks: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """Where each record's photo lies in its crop (align.visible_window), (N, 4, 2); nan without landmarks."""
+    from PIL import Image
+
+    from ..align import visible_window
+
+    out = np.full((len(records), 4, 2), np.nan, np.float32)
+    for i, (rec, lm) in enumerate(zip(records, landmarks)):
+        if np.isnan(lm).any():
+            continue
+        try:
+            with Image.open(rec.path) as im:
+                w, h = im.size
+        except OSError:
+            continue
+        out[i] = visible_window(lm, w, h, cfg.input_size, cfg.margin)
+    return out
 
 
 def source_name(d: DataConfig) -> str:
@@ -112,8 +135,9 @@ def _load_source(d: DataConfig, cfg: TrainConfig, parts: tuple[str, ...]) -> dic
     records = load_records(d.dataset, d.root)
     if not records:
         raise DatasetError(f"no usable records in {d.root}")
-    settings = CacheSettings(size=cfg.input_size, margin=cfg.margin)
-    cache = build_cache([r.path for r in records], d.cache, settings, workers=max(1, min(2, os.cpu_count() or 1)))
+    settings = CacheSettings(size=cfg.input_size, margin=cfg.margin, border=cfg.border)
+    cache = build_cache([r.path for r in records], d.cache, settings, workers=max(1, min(2, os.cpu_count() or 1)),
+                        landmarks_from=d.landmarks or None)
     index = cache.index()
     base = d.root if os.path.isdir(d.root) else os.path.dirname(os.path.abspath(d.root))
     split_path = Path(d.split)
@@ -153,7 +177,10 @@ def _load_source(d: DataConfig, cfg: TrainConfig, parts: tuple[str, ...]) -> dic
         idx = out[p]
         if p == "train" and d.limit:
             idx, sel_records[p] = idx[: d.limit], sel_records[p][: d.limit]
-        result[p] = _to_arrays(sel_records[p], cache.crops[np.asarray(idx, dtype=np.int64)])
+        ii = np.asarray(idx, dtype=np.int64)
+        result[p] = _to_arrays(sel_records[p], cache.crops[ii])
+        if cfg.context_mask > 0:
+            result[p].window = torch.from_numpy(photo_windows(sel_records[p], cache.landmarks[ii], cfg))
         log.info("%s %s: %d images%s", source_name(d), p, len(idx),
                  f" ({len(left_out)} left out: noisy labels, twins)" if p == "train" and left_out else "")
     return result

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from ..models.multitask import NUM_AGES, MirrorTTA
 from .augment import augment, normalize
 from .config import TrainConfig
+from .context import mask_context
 from .dataset import Arrays
 from .losses import distillation_loss, multitask_loss
 
@@ -36,8 +37,10 @@ def train_one_epoch(
     rank: int = 0,
     world: int = 1,
     sample_weights: torch.Tensor | None = None,
+    donors: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """One epoch: a permutation of ``data``, or ``cfg.epoch_size`` draws by ``sample_weights``."""
+    """One epoch: a permutation of ``data``, or ``cfg.epoch_size`` draws by ``sample_weights``;
+    ``donors``: photo windows for ``cfg.context_mask`` (train/context.py)."""
     model.train()
     if cfg.freeze_bn:
         from .onnx_weights import freeze_batchnorm
@@ -56,7 +59,10 @@ def train_one_epoch(
     bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=rank != 0, mininterval=1 if sys.stderr.isatty() else 30)
     for b in bar:
         idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        x = augment(data.crops[idx], aug_g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug)
+        crops = data.crops[idx]
+        if donors is not None and cfg.context_mask > 0:
+            crops = mask_context(crops, donors, cfg.context_mask, aug_g)
+        x = augment(crops, aug_g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug)
         g_logits, a_logits, _ = model(x)
         loss, parts = multitask_loss(
             g_logits, a_logits, data.gender[idx], data.age[idx], data.age_low[idx], data.age_high[idx],

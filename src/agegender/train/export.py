@@ -124,6 +124,7 @@ def write_card(
     architecture: str,
     size: int,
     margin: float,
+    border: str = "edge",
     version: str = "1.0.0",
     gender_temperature: float = 1.0,
     age_temperature: float = 1.0,
@@ -136,7 +137,8 @@ def write_card(
         name=name, version=version, architecture=architecture, weights_file=onnx_path.name,
         sha256=sha256_file(onnx_path),
         input=InputSpec(size=size, mean=IMAGENET_MEAN, std=IMAGENET_STD),
-        alignment=AlignmentSpec(template=tuple(tuple(float(v) for v in p) for p in TEMPLATE), margin=margin),
+        alignment=AlignmentSpec(template=tuple(tuple(float(v) for v in p) for p in TEMPLATE), margin=margin,
+                                border=border),
         gender_temperature=gender_temperature, age_temperature=age_temperature,
         training=training or {}, metrics=metrics or {}, limitations=limitations, notes=notes,
     )
@@ -163,9 +165,9 @@ def export_run(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model, cfgs = loaded or load_runs(run_dirs)
-    size, margin = cfgs[0]["input_size"], cfgs[0]["margin"]
-    if any(c["input_size"] != size or c["margin"] != margin for c in cfgs):
-        raise ValueError("ensemble members must share input size and margin")
+    size, margin, border = cfgs[0]["input_size"], cfgs[0]["margin"], cfgs[0].get("border", "edge")
+    if any((c["input_size"], c["margin"], c.get("border", "edge")) != (size, margin, border) for c in cfgs):
+        raise ValueError("ensemble members must share input size, margin and border")
     export_onnx(model, out, size, flip=flip)
     diff = parity_check(model, out, size, flip=flip)
     if diff > tolerance:
@@ -204,7 +206,7 @@ def export_run(
              "weight_in_gender_targets": face})
     card = write_card(
         out, name=name or (cfgs[0]["name"] if len(cfgs) == 1 else "ensemble"), version=version,
-        architecture=arch, size=size, margin=margin,
+        architecture=arch, size=size, margin=margin, border=border,
         gender_temperature=cal.get("gender_temperature", 1.0), age_temperature=cal.get("age_temperature", 1.0),
         training=training, metrics=metrics or {},
     )

@@ -127,6 +127,19 @@ def init_weights(model: nn.Module, init: str) -> None:
     log.info("initialised from %s", ck)
 
 
+def _context_donors(cfg: TrainConfig, train) -> torch.Tensor | None:
+    """Photo windows of the tightly cropped training photos, for ``cfg.context_mask``."""
+    if cfg.context_mask <= 0:
+        return None
+    from .context import is_tight
+
+    tight = is_tight(train.window, cfg.input_size)
+    if not tight.any():
+        raise DatasetError("context_mask: no training photo is cropped tighter than the crop")
+    log.info("context mask: %d of %d training crops end in fill", int(tight.sum()), len(train))
+    return train.window[tight]
+
+
 def fit(cfg: TrainConfig) -> Path:
     """Train ``cfg.model`` on ``cfg.data``; returns the run directory (best.pt, last.pt, metrics.csv...)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -135,6 +148,8 @@ def fit(cfg: TrainConfig) -> Path:
         dist.init_process_group("gloo")
     torch.set_num_threads(max(1, cfg.threads // world))
     seed_everything(cfg.seed)
+    if cfg.context_mask > 0 and (cfg.border != "grey" or cfg.margin <= 0):
+        raise DatasetError("context_mask needs border: grey and a margin above 0")
     out = Path(cfg.out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -162,6 +177,7 @@ def fit(cfg: TrainConfig) -> Path:
     weights = None
     if len(cfg.all_sources()) > 1 or cfg.balance > 0 or cfg.epoch_size:
         weights = sample_weights(train, [d.weight for d in cfg.all_sources()], cfg.balance)
+    donors = _context_donors(cfg, train)
     ddp_model: nn.Module = model
     if world > 1:
         ddp_model = nn.parallel.DistributedDataParallel(model)
@@ -182,7 +198,7 @@ def fit(cfg: TrainConfig) -> Path:
     metrics_csv = out / "metrics.csv"
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
-        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world, weights)
+        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world, weights, donors)
         if rank != 0:
             if world > 1:
                 dist.barrier()
