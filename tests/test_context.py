@@ -150,3 +150,23 @@ def test_context_mask_trains_on_real_faces(tmp_path, astronaut):
 
     with pytest.raises(DatasetError, match="context_mask"):
         fit(load_config(bad))
+
+
+def test_cache_survives_new_file_times_but_not_new_content(tmp_path, astronaut_path):
+    """A dataset copied or mounted again (new modification times) keeps its crops; changed bytes do not."""
+    import os
+
+    photo = tmp_path / "astronaut.jpg"
+    Image.open(astronaut_path).convert("RGB").save(photo, quality=95)
+    build_cache([str(photo)], tmp_path / "c", CacheSettings(size=64), workers=1, progress=False)
+    shard = tmp_path / "c" / "shard_00000.npz"
+    with np.load(shard) as z:
+        parts = {k: z[k] for k in z.files}
+    parts["crops"] = np.zeros_like(parts["crops"])  # a marker: kept only if the shard is not rebuilt
+    np.savez(shard, **parts)
+    os.utime(photo, (1_000_000_000, 1_000_000_000))
+    kept = build_cache([str(photo)], tmp_path / "c", CacheSettings(size=64), workers=1, progress=False)
+    assert not kept.crops.any()
+    Image.open(astronaut_path).convert("RGB").save(photo, quality=80)
+    rebuilt = build_cache([str(photo)], tmp_path / "c", CacheSettings(size=64), workers=1, progress=False)
+    assert rebuilt.crops.any()

@@ -123,7 +123,7 @@ def _process_shard(args: tuple[list[str], CacheSettings, str, Known | None]) -> 
         else:
             crops[i] = center_crop(img, settings.size, settings.margin, border=settings.border)
             method[i] = "fallback"
-    tmp = out_file + ".tmp.npz"
+    tmp = f"{out_file}.{os.getpid()}.tmp.npz"  # two builders of one cache never share a temporary file
     np.savez(tmp, crops=crops, paths=np.array(paths), method=method, det_score=scores, landmarks=lms,
              content_hash=np.array(hashes))
     os.replace(tmp, out_file)
@@ -163,7 +163,7 @@ def build_cache(
         name = f"shard_{k:05d}.npz"
         fp = _fingerprint(chunk)
         entries[name] = fp
-        if old.get(name) == fp and (out / name).exists():
+        if (out / name).exists() and (old.get(name) == fp or (name in old and _same_content(out / name, chunk))):
             continue
         todo.append((chunk, settings, str(out / name), None))
     manifest = {"settings": asdict(settings), "settings_key": settings.key(), "shards": entries,
@@ -195,6 +195,25 @@ def build_cache(
             f.unlink()
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return load_cache(out)
+
+
+def _same_content(shard: Path, paths: list[str]) -> bool:
+    """Whether a shard was built from exactly these files, byte for byte (their times or mount changed)."""
+    try:
+        with np.load(shard) as part:
+            stored_paths, stored = [str(x) for x in part["paths"]], [str(x) for x in part["content_hash"]]
+    except (OSError, ValueError, KeyError):
+        return False
+    if stored_paths != paths:
+        return False
+    for p, h in zip(paths, stored):
+        try:
+            if hashlib.sha1(Path(p).read_bytes()).hexdigest() != h:
+                return False
+        except OSError:
+            if h:
+                return False
+    return True
 
 
 def _known_faces(other: Path, settings: CacheSettings) -> Known | None:
