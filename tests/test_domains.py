@@ -171,3 +171,24 @@ def test_init_from_shipped_onnx_reproduces_it():
     assert np.abs(og - g.numpy()).max() < 1e-4 and np.abs(oa - a.numpy()).max() < 1e-4
     with pytest.raises(ValueError, match="asked for member 3"):
         init_weights(create_model("attn_mbv2", pretrained=False), f"{path}#3")
+
+
+def test_export_mixes_a_new_run_with_a_shipped_network(tmp_path):
+    """``agegender export RUN model.onnx#K``: the shipped network joins the ensemble as it is, and the
+    card says where it came from."""
+    import json as _json
+
+    from agegender.train.config import load_config
+    from agegender.train.export import export_calibrated
+    from agegender.train.trainer import fit
+
+    fast = REPO / "src" / "agegender" / "assets" / "fast.onnx"
+    a = make_csv_dataset(tmp_path / "a", n=24, seed=3)
+    run = fit(load_config(write_config(tmp_path, a)))
+    card, report = export_calibrated([run, f"{fast}#0"], tmp_path / "mix.onnx", flip=False)
+    fast_card = _json.loads(fast.with_suffix(".json").read_text())
+    taken = card.training["members_taken_from"]
+    assert [t["sha256"] for t in taken] == [fast_card["sha256"]]
+    assert card.architecture.count("attn_mbv2") == 2 and report["parity_max_abs_diff"] < 1e-4
+    with pytest.raises(ValueError, match="run first"):
+        export_calibrated([f"{fast}#0", run], tmp_path / "bad.onnx", flip=False)

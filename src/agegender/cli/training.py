@@ -117,7 +117,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cv.set_defaults(func=cmd_cv)
 
     ex = sub.add_parser("export", help="export run(s) to ONNX + model card (several runs: an ensemble)")
-    ex.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    ex.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                    help="training runs; after the first, also networks of an exported model (model.onnx#K)")
     ex.add_argument("--out", default="model.onnx", help="ONNX path; the card is written beside it (.json)")
     ex.add_argument("--no-flip", action="store_true", help="no mirror test-time augmentation in the graph")
     ex.add_argument("--name", help="model name in the card (default: the run's config name, or 'ensemble')")

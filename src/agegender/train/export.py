@@ -51,13 +51,41 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best.pt") -> tuple[nn
     return model, ck
 
 
+def load_onnx_member(spec: str) -> tuple[nn.Module, dict[str, Any]]:
+    """Network K of an exported model (``path/model.onnx#K``) in PyTorch, with the training config its card
+    records for it (its teacher replaced by the card's own record of it, ``taken_from`` added)."""
+    from .trainer import init_weights
+
+    path, _, k = spec.partition("#")
+    card = ModelCard.load(Path(path).with_suffix(".json"))
+    configs = card.training.get("configs") or []
+    member = int(k or 0)
+    if member >= len(configs):
+        raise ValueError(f"{spec}: the card records {len(configs)} training configs")
+    cfg = dict(configs[member])
+    model = create_model(cfg["model"], pretrained=False, dropout=cfg.get("dropout", 0.2))
+    init_weights(model, spec)
+    model.eval()
+    cfg.update(teacher="", distill=0.0, face_teacher=0.0, init="",
+               taken_from={"model": spec, "name": card.name, "version": card.version, "sha256": card.sha256,
+                           "distilled_from": card.training.get("distilled_from", [])})
+    return model, cfg
+
+
 def load_runs(run_dirs: list[str | Path]) -> tuple[nn.Module, list[dict[str, Any]]]:
-    """The best checkpoint of each run; several runs become one :class:`Ensemble`."""
+    """The best checkpoint of each run (or network K of an exported model, ``model.onnx#K``); several
+    become one :class:`Ensemble`. The first must be a run: its config says which data calibrate and test."""
     models, cfgs = [], []
     for rd in run_dirs:
-        m, ck = load_run_model(rd)
+        if ".onnx" in str(rd):
+            if not cfgs:
+                raise ValueError("list a training run first: its sources calibrate and test the ensemble")
+            m, cfg = load_onnx_member(str(rd))
+        else:
+            m, ck = load_run_model(rd)
+            cfg = ck["config"]
         models.append(m)
-        cfgs.append(ck["config"])
+        cfgs.append(cfg)
     return (models[0] if len(models) == 1 else Ensemble(models).eval()), cfgs
 
 
@@ -187,6 +215,9 @@ def export_run(
     inits = sorted({c["init"] for c in cfgs if c.get("init")})
     if inits:
         training["initialised_from"] = inits
+    taken = [c["taken_from"] for c in cfgs if c.get("taken_from")]
+    if taken:
+        training["members_taken_from"] = taken
     teachers = sorted({c["teacher"] for c in cfgs if c.get("teacher") and c.get("distill", 0) > 0})
     if teachers:
         from ..runtime import ModelRuntime
