@@ -270,6 +270,8 @@ class PartStore:
     def _load_manifests(self) -> dict[str, Manifest]:
         out: dict[str, Manifest] = {}
         for p in sorted((self.out_dir / MANIFEST_DIR).glob("*.json")):
+            if p.name.startswith(TMP):  # written but never renamed: not committed (recover removes it)
+                continue
             try:
                 m = Manifest.from_json(p.read_text(encoding="utf-8"))
             except (ValueError, TypeError, KeyError) as exc:
