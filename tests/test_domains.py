@@ -190,5 +190,37 @@ def test_export_mixes_a_new_run_with_a_shipped_network(tmp_path):
     taken = card.training["members_taken_from"]
     assert [t["sha256"] for t in taken] == [fast_card["sha256"]]
     assert card.architecture.count("attn_mbv2") == 2 and report["parity_max_abs_diff"] < 1e-4
-    with pytest.raises(ValueError, match="run first"):
-        export_calibrated([f"{fast}#0", run], tmp_path / "bad.onnx", flip=False)
+
+
+def test_each_source_learns_from_its_own_teacher(tmp_path):
+    """Distillation with a teacher per source: source a's soft targets come from ``fast``, source b's from
+    the mean of ``fast`` and ``default`` (``fast+default``); the card names both teachers."""
+    from agegender.runtime import ModelRuntime
+    from agegender.train.config import load_config
+    from agegender.train.dataset import load_arrays
+    from agegender.train.export import export_run
+    from agegender.train.trainer import fit, teacher_probabilities
+
+    a = make_csv_dataset(tmp_path / "a", n=24, seed=4)
+    b = make_csv_dataset(tmp_path / "b", n=24, seed=5)
+    sources = [
+        {"dataset": "csv", "name": "a", "root": str(a), "split": str(tmp_path / "sa.csv"),
+         "cache": str(tmp_path / "ca"), "teacher": "fast"},
+        {"dataset": "csv", "name": "b", "root": str(b), "split": str(tmp_path / "sb.csv"),
+         "cache": str(tmp_path / "cb"), "teacher": "fast+default"},
+    ]
+    cfg_path = write_config(tmp_path, a, sources=sources, epoch_size=32, distill=0.5)
+    run = fit(load_config(cfg_path))
+    with open(run / "metrics.csv") as fh:
+        assert float(next(csv.DictReader(fh))["train_kd_age"]) > 0
+    saved = {k: torch.load(run / f"teacher-{k}.pt", weights_only=False) for k in ("a", "b")}
+    by_source = load_arrays(load_config(cfg_path), parts=("train",))["train"].by_source()
+    crops_a, crops_b = by_source["a"].crops.numpy(), by_source["b"].crops.numpy()
+    fg, fa = teacher_probabilities("fast", crops_b)
+    dg, da = teacher_probabilities("default", crops_b)
+    assert torch.allclose(saved["b"]["gender"], (fg + dg) / 2, atol=1e-5)
+    assert torch.allclose(saved["b"]["age"], (fa + da) / 2, atol=1e-5)
+    assert torch.allclose(saved["a"]["gender"], teacher_probabilities("fast", crops_a)[0], atol=1e-5)
+    card, _ = export_run([run], tmp_path / "s.onnx", flip=False)
+    assert {t["sha256"] for t in card.training["distilled_from"]} == {
+        ModelRuntime("fast").card.sha256, ModelRuntime("default").card.sha256}

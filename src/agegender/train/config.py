@@ -29,6 +29,8 @@ class DataConfig:
     #: another crop cache of the same photos (other size, margin or border) whose detected faces are reused
     #: instead of running the detector again
     landmarks: str = ""
+    #: this source's distillation teacher (as ``TrainConfig.teacher``); empty: the run's teacher
+    teacher: str = ""
 
 
 @dataclass
@@ -57,7 +59,8 @@ class TrainConfig:
     degrade: float = 0.0  # probability of each camera/encoder degradation in augmentation (0: off)
     patience: int = 6
     #: knowledge distillation: a teacher model (built-in name such as "default", a card or an ONNX file
-    #: with its card); its probabilities on the un-augmented training crops become soft targets
+    #: with its card); its probabilities on the un-augmented training crops become soft targets;
+    #: ``default+multidomain``: the mean of several models' probabilities. Sources may name their own.
     teacher: str = ""
     distill: float = 0.0  # weight of the teacher's soft targets (0: plain labels, 1: teacher only)
     #: weight, within the teacher's gender targets, of a second gender teacher: dlib face-recognition

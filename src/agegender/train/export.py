@@ -74,12 +74,10 @@ def load_onnx_member(spec: str) -> tuple[nn.Module, dict[str, Any]]:
 
 def load_runs(run_dirs: list[str | Path]) -> tuple[nn.Module, list[dict[str, Any]]]:
     """The best checkpoint of each run (or network K of an exported model, ``model.onnx#K``); several
-    become one :class:`Ensemble`. The first must be a run: its config says which data calibrate and test."""
+    become one :class:`Ensemble`. The first one's config says which data calibrate and test."""
     models, cfgs = [], []
     for rd in run_dirs:
         if ".onnx" in str(rd):
-            if not cfgs:
-                raise ValueError("list a training run first: its sources calibrate and test the ensemble")
             m, cfg = load_onnx_member(str(rd))
         else:
             m, ck = load_run_model(rd)
@@ -218,7 +216,11 @@ def export_run(
     taken = [c["taken_from"] for c in cfgs if c.get("taken_from")]
     if taken:
         training["members_taken_from"] = taken
-    teachers = sorted({c["teacher"] for c in cfgs if c.get("teacher") and c.get("distill", 0) > 0})
+    from .trainer import teacher_specs
+
+    teachers = sorted({t for c in cfgs if c.get("distill", 0) > 0
+                       for spec in [c.get("teacher", "")] + [d.get("teacher", "") for d in c.get("sources") or []]
+                       for t in teacher_specs(spec)})
     if teachers:
         from ..runtime import ModelRuntime
 
@@ -305,7 +307,7 @@ def export_calibrated(
     from .engine import predict_logits
 
     model, cfgs = load_runs(run_dirs)
-    cfg = TrainConfig.from_dict(cfgs[0])
+    cfg = TrainConfig.from_dict({k: v for k, v in cfgs[0].items() if k != "taken_from"})
     for d in cfg.all_sources():
         d.limit = 0
     parts = ("val", "test") if with_test else ("val",)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ..errors import DatasetError
 from ..models import create_model
+from ..models.multitask import NUM_AGES
 from .config import TrainConfig
 from .dataset import load_arrays
 from .engine import predict_logits, sample_weights, score_sources, train_one_epoch, warmup_cosine
@@ -73,11 +74,15 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
 
 def teacher_probabilities(teacher: str, crops: np.ndarray, threads: int = 0, batch: int = 64
                           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A teacher model's gender and age probabilities (its card's temperature applied to gender)
-    for uint8 NHWC crops, through ONNX Runtime exactly as at inference."""
+    """A teacher model's gender and age probabilities (its card's temperatures applied) for uint8 NHWC
+    crops, through ONNX Runtime exactly as at inference; ``a+b``: the mean of several models' probabilities."""
     from ..preprocess import to_input
     from ..runtime import ModelRuntime
 
+    specs = teacher_specs(teacher)
+    if len(specs) > 1:
+        probs = [teacher_probabilities(t, crops, threads, batch) for t in specs]
+        return torch.stack([p[0] for p in probs]).mean(0), torch.stack([p[1] for p in probs]).mean(0)
     rt = ModelRuntime(teacher, threads=threads)
     if rt.card.input.size != crops.shape[1]:
         raise ValueError(f"teacher input {rt.card.input.size} px != crops {crops.shape[1]} px")
@@ -91,24 +96,48 @@ def teacher_probabilities(teacher: str, crops: np.ndarray, threads: int = 0, bat
     return torch.cat(gs), torch.cat(ages)
 
 
-def _cached_teacher(cfg: TrainConfig, train, out: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """The teacher's soft targets for the training crops, kept in the run folder so a resumed run
+def teacher_specs(teacher: str) -> list[str]:
+    """The models of a teacher spec: ``default+multidomain`` -> ``["default", "multidomain"]``."""
+    return [t.strip() for t in teacher.split("+") if t.strip()]
+
+
+def _cached_teacher(teacher: str, train, path: Path, threads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's soft targets for some training crops, kept in the run folder so a resumed run
     does not recompute them (recomputed when the teacher's weights or the training set change)."""
     from ..runtime import ModelRuntime
 
-    key = {"teacher_sha256": ModelRuntime(cfg.teacher, threads=1).card.sha256, "paths": len(train.paths),
-           "first": train.paths[0] if train.paths else "", "last": train.paths[-1] if train.paths else ""}
-    path = out / "teacher.pt"
+    key = {"teacher_sha256": [ModelRuntime(t, threads=1).card.sha256 for t in teacher_specs(teacher)],
+           "paths": len(train.paths), "first": train.paths[0] if train.paths else "",
+           "last": train.paths[-1] if train.paths else ""}
     if path.exists():
         saved = torch.load(path, map_location="cpu", weights_only=False)
         if saved.get("key") == key:
             log.info("teacher soft targets from %s", path)
             return saved["gender"], saved["age"]
-    pg, pa = teacher_probabilities(cfg.teacher, train.crops.numpy(), cfg.threads)
+    pg, pa = teacher_probabilities(teacher, train.crops.numpy(), threads)
     if int(os.environ.get("RANK", "0")) == 0:
         tmp = path.with_suffix(".tmp")
         torch.save({"key": key, "gender": pg, "age": pa}, tmp)
         os.replace(tmp, path)  # atomic: another rank never reads a half-written file
+    return pg, pa
+
+
+def teacher_targets(cfg: TrainConfig, train, out: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft targets for every training row, each source from its own teacher (``DataConfig.teacher``,
+    default ``cfg.teacher``)."""
+    sources = cfg.all_sources()
+    if len(sources) == 1:
+        return _cached_teacher(sources[0].teacher or cfg.teacher, train, out / "teacher.pt", cfg.threads)
+    pg = torch.zeros(len(train), 2)
+    pa = torch.zeros(len(train), NUM_AGES)
+    src = train.source.numpy()
+    for k, (d, name) in enumerate(zip(sources, train.source_names)):
+        rows = np.flatnonzero(src == k)
+        teacher = d.teacher or cfg.teacher
+        if not teacher:
+            raise DatasetError(f"source {name}: no teacher (set teacher, or the source's own)")
+        g, a = _cached_teacher(teacher, train.subset(rows), out / f"teacher-{name}.pt", cfg.threads)
+        pg[rows], pa[rows] = g, a
     return pg, pa
 
 
@@ -160,8 +189,8 @@ def fit(cfg: TrainConfig) -> Path:
     if world > 1 and rank == 0:
         dist.barrier()
     train, val = arrays["train"], arrays["val"]
-    if cfg.teacher and cfg.distill > 0:
-        train.soft_gender, train.soft_age = _cached_teacher(cfg, train, out)
+    if (cfg.teacher or any(d.teacher for d in cfg.all_sources())) and cfg.distill > 0:
+        train.soft_gender, train.soft_age = teacher_targets(cfg, train, out)
         if cfg.face_teacher > 0:
             from .facefeat import embedding_cache_path, mix_face_teacher
 
