@@ -1,7 +1,8 @@
 """Run from the repository root after benchmarks/peers.py (docs/peers_aaf.md). Extra numbers from the
-harness's stored predictions, scored by agegender.eval.report.score: age bias (mean predicted minus labelled age) per program, our 'multidomain' model (run separately on the
-same 1000 links), FaceRes rows with a face but no age, and every metric again on the images where every
-program returned an age (common subset)."""
+harness's stored predictions, scored by agegender.eval.report.score: age bias (mean predicted minus
+labelled age) per program, our 'multidomain' model (run separately on the same 1000 links), FaceRes rows
+with a face but no age, and every metric again on the images where every program returned an age
+(common subset)."""
 import csv
 import json
 import os
