@@ -186,6 +186,33 @@ def test_faces_away_from_the_border_need_one_pass(detector, astronaut):
     assert len(calls) == 1
 
 
+def test_second_pass_only_when_a_landmark_is_near_the_border(detector, astronaut):
+    """A face whose box touches the border while its eyes, nose and mouth are well inside is aligned from
+    the first pass; a face cut next to a landmark is searched again, padded, and found whole."""
+    face = _scaled(astronaut, 1.6)
+    fx1, fy1, fx2, fy2 = (1.6 * v for v in ASTRONAUT_FACE_BOX)
+    y = round(224 - (fy1 + fy2) / 2)
+    counts = {}
+    for cut in (0.0, 0.3):  # share of the face's width past the left edge
+        img = _on_canvas(face, (448, 448), (round(-fx1 - cut * (fx2 - fx1)), y))
+        calls = []
+        det = RetinaFaceDetector(threads=1)
+        det._session = detector._get_session()
+        inner = det._detect
+
+        def counting(*args, inner=inner, calls=calls):
+            calls.append(args[2])
+            return inner(*args)
+
+        det._detect = counting
+        dets = det.detect(img)
+        assert len(dets) == 1 and dets[0].box[0] <= 0.02 * 448  # found, touching the border
+        lm = np.asarray(dets[0].landmarks)
+        assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]
+        counts[cut] = len(calls)
+    assert counts == {0.0: 1, 0.3: 2}
+
+
 # -- saved optimised graphs ---------------------------------------------------------------------------------------
 
 

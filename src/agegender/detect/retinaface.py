@@ -104,6 +104,15 @@ def _touches(box: tuple[float, float, float, float], x0: float, y0: float, x1: f
     return any(n and s for n, s in zip(near, sides))
 
 
+def _landmarks_near_border(d: Detection, w: float, h: float, margin: float) -> bool:
+    """Whether a landmark of ``d`` lies within ``margin`` face scales of the image border (the face scale:
+    the larger of the eye distance and the eyes-to-mouth distance, so that profiles are measured too)."""
+    lm = d.landmarks
+    scale = max(float(np.linalg.norm(lm[0] - lm[1])), float(np.linalg.norm((lm[0] + lm[1] - lm[3] - lm[4]) / 2)))
+    inside = min(float(lm[:, 0].min()), float(lm[:, 1].min()), w - float(lm[:, 0].max()), h - float(lm[:, 1].max()))
+    return inside < margin * scale
+
+
 def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -130,6 +139,9 @@ class RetinaFaceDetector:
         border_face_px: the padded search around faces that touch the border runs at the size where the
             smallest of them is about this many pixels (at most ``max_side``).
         region_margin: that search covers the touching faces plus this fraction of their size each side.
+        redo_margin: a face that touches the border is searched again only when one of its landmarks lies
+            within this many face scales (eye distance, or eyes-to-mouth for profiles) of the border: when
+            eyes, nose and mouth are well inside, the first pass's landmarks align it as well.
     """
 
     def __init__(
@@ -145,6 +157,7 @@ class RetinaFaceDetector:
         small_max_side: int = 160,
         border_face_px: int = 96,
         region_margin: float = 0.5,
+        redo_margin: float = 0.25,
     ) -> None:
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError("score_threshold must be within [0, 1]")
@@ -158,6 +171,7 @@ class RetinaFaceDetector:
         self.small_max_side = small_max_side
         self.border_face_px = border_face_px
         self.region_margin = region_margin
+        self.redo_margin = redo_margin
         self.threads = threads
         self._session = None
         self._lock = threading.Lock()
@@ -200,10 +214,10 @@ class RetinaFaceDetector:
         The image is first searched as it is (full resolution up to ``max_side``). A second, padded
         search runs only where it can change the answer:
 
-        - a face touches the image border: the region around the touching face(s) is searched again
-          with a border of ``pad``, at a size where the smallest of them is about ``border_face_px``
-          pixels (a large face does not need 640 px), so that faces cut by the edge are framed and
-          landmarked as whole faces; the other faces of the first pass are kept as they are;
+        - a face touches the image border with a landmark near it (``redo_margin``): the region around
+          the touching face(s) is searched again with a border of ``pad``, at a size where the smallest
+          of them is about ``border_face_px`` pixels (a large face does not need 640 px), so that faces
+          cut by the edge are framed and landmarked as whole faces; the other faces are kept as they are;
         - no face was found in an image of at most 1024 px: the whole image, padded.
 
         Images no larger than ``small_side`` (face crops, thumbnails) are searched once, with the border,
@@ -229,7 +243,8 @@ class RetinaFaceDetector:
             faces = self._detect(image, 0.0, self.max_side, scale)
             if self.pad > 0:
                 tol = 0.02 * max(h, w)
-                touching = [d for d in faces if _touches(d.box, 0, 0, w, h, tol, (True,) * 4)]
+                touching = [d for d in faces if _touches(d.box, 0, 0, w, h, tol, (True,) * 4)
+                            and _landmarks_near_border(d, w, h, self.redo_margin)]
                 if not faces and full <= 1024:
                     faces = self._detect(image, self.pad, self.max_side, scale)
                 elif touching:
