@@ -192,20 +192,6 @@ def test_mirror_tta_is_the_average_of_the_face_and_its_mirror(astronaut):
     assert lo - 0.5 <= both[0].age <= hi + 0.5
 
 
-def test_tta_adds_nothing_when_the_graph_has_the_mirror_pass(astronaut):
-    from agegender import Predictor
-
-    p = Predictor()  # the default model averages each face with its mirror inside the graph
-    assert p.card.mirror_in_graph
-    crop = p.align(astronaut, p.detect(astronaut)[0])
-    plain, _ = p.predict_crops(crop[None])
-    mirrored, _ = p.predict_crops(np.ascontiguousarray(crop[None, :, ::-1]))
-    assert abs(plain[0].p_female - mirrored[0].p_female) < 1e-4  # mirror-invariant by construction
-    p.tta = True
-    both, _ = p.predict_crops(crop[None])
-    assert both[0].p_female == plain[0].p_female and both[0].age == plain[0].age
-
-
 def test_builtin_models_share_the_input_and_name_their_teachers():
     from agegender import Predictor
     from agegender.runtime import builtin_models

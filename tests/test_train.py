@@ -179,3 +179,24 @@ def test_distillation_from_an_onnx_teacher(tiny, tmp_path):
     assert (student / "teacher.pt").exists()  # kept for a resumed run
     card, _ = export_run([student], tmp_path / "student.onnx", flip=False)
     assert card.training["distilled_from"][0]["sha256"] == teacher.sha256
+
+
+def test_tta_adds_nothing_when_the_graph_has_the_mirror_pass(tiny, tmp_path, astronaut):
+    """A model exported with the mirror pass averages each face with its mirror inside the graph."""
+    from agegender import Predictor
+    from agegender.train.export import export_run
+
+    tmp, csv_path = tiny
+    run = tmp / "run"
+    if not (run / "best.pt").exists():
+        fit(load_config(write_config(tmp, csv_path)))
+    export_run([run], tmp_path / "m.onnx", flip=True)
+    p = Predictor(model=str(tmp_path / "m.json"))
+    assert p.card.mirror_in_graph
+    crop = p.align(astronaut, p.detect(astronaut)[0])
+    plain, _ = p.predict_crops(crop[None])
+    mirrored, _ = p.predict_crops(np.ascontiguousarray(crop[None, :, ::-1]))
+    assert abs(plain[0].p_female - mirrored[0].p_female) < 1e-4  # mirror-invariant by construction
+    p.tta = True
+    both, _ = p.predict_crops(crop[None])
+    assert both[0].p_female == plain[0].p_female and both[0].age == plain[0].age
