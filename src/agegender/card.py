@@ -49,6 +49,16 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class AdaptiveMirror:
+    """The mirror pass for uncertain faces only, for a model exported without it: a face is also run
+    mirrored (the two averaged) when its raw female probability lies inside (``gender_margin``,
+    1 - ``gender_margin``) or its raw age distribution's standard deviation exceeds ``age_sd`` years."""
+
+    gender_margin: float = 0.3
+    age_sd: float = 9.0
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     version: str
@@ -64,6 +74,8 @@ class ModelCard:
     gender_temperature: float = 1.0
     age_temperature: float = 1.0
     interval: tuple[float, float] = (0.1, 0.9)  # quantiles of the age distribution reported as the interval
+    #: mirror pass for uncertain faces only (agegender.mirror); None: only with ``tta``
+    adaptive_mirror: AdaptiveMirror | None = None
     training: dict[str, Any] = field(default_factory=dict)  # data, terms, config, command
     metrics: dict[str, Any] = field(default_factory=dict)
     limitations: tuple[str, ...] = ()
@@ -100,11 +112,13 @@ class ModelCard:
             alignment = AlignmentSpec(template=tuple(tuple(p) for p in al["template"]), margin=float(al["margin"]),
                                       border=str(al.get("border", "edge")))
             outputs = OutputSpec(**d.pop("outputs", {}))
+            mirror = d.pop("adaptive_mirror", None)
             card = ModelCard(
                 input=inp, alignment=alignment, outputs=outputs,
                 gender_labels=tuple(d.pop("gender_labels", ("male", "female"))),
                 interval=tuple(d.pop("interval", (0.1, 0.9))),
                 limitations=tuple(d.pop("limitations", ())),
+                adaptive_mirror=AdaptiveMirror(**mirror) if mirror else None,
                 **d,
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -18,6 +18,7 @@ from .card import ModelCard
 from .detect.base import Detector
 from .errors import AgeGenderError
 from .io import ImageInput, load_image, load_image_reduced
+from .mirror import mirror_rows, with_mirror
 from .postprocess import decode
 from .preprocess import to_input
 from .types import AgeGender, Detection, Face, Prediction
@@ -33,15 +34,6 @@ class _Prepared:
     detections: list[Detection]
     crops: list[np.ndarray]
     error: AgeGenderError | None
-
-
-def _mean_log_probs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """log of the mean of two softmax distributions (rows), as the exported ensembles average."""
-    def softmax(z: np.ndarray) -> np.ndarray:
-        e = np.exp(z - z.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-
-    return np.log(0.5 * (softmax(a) + softmax(b)) + 1e-12).astype(np.float32)
 
 
 def _split(items: list[_Prepared], parts: int) -> list[list[_Prepared]]:
@@ -89,7 +81,10 @@ class Predictor:
         batch_size: faces per model call in :meth:`predict_many`.
         tta: also run each face mirrored and average the two predictions (mirror test-time
             augmentation): a little more accurate, twice the model time. A no-op for models whose
-            graph already has the mirror pass (the default model; ``card.mirror_in_graph``).
+            graph already has the mirror pass (``card.mirror_in_graph``).
+        adaptive_mirror: for models whose card has an ``adaptive_mirror`` policy (the default model), run
+            the mirror pass only for faces with an uncertain gender or a wide age distribution
+            (:mod:`agegender.mirror`); ``False``: never without ``tta``.
         workers: threads loading, detecting and aligning images in parallel in :meth:`predict_many`
             (default: ``threads``, or every core when ``threads`` is 0).
     """
@@ -105,6 +100,7 @@ class Predictor:
         batch_size: int = 64,
         workers: int | None = None,
         tta: bool = False,
+        adaptive_mirror: bool = True,
     ) -> None:
         self._model_spec = model
         self._detector = detector
@@ -114,6 +110,7 @@ class Predictor:
         self.score_threshold = score_threshold
         self.batch_size = batch_size
         self.tta = tta
+        self.adaptive_mirror = adaptive_mirror
         #: threads that load, detect and align images in parallel (default: ``threads`` or all cores)
         self.workers = workers if workers is not None else (threads or os.cpu_count() or 1)
         self._runtime = None
@@ -197,10 +194,8 @@ class Predictor:
         for i in range(0, len(crops), self.batch_size):
             x = to_input(crops[i : i + self.batch_size], self.card.input)
             raw = self.runtime.run(x)
-            g, a = raw.gender_logits, raw.age_logits
-            if self.tta and not self.card.mirror_in_graph:
-                mirrored = self.runtime.run(np.ascontiguousarray(x[..., ::-1]))
-                g, a = _mean_log_probs(g, mirrored.gender_logits), _mean_log_probs(a, mirrored.age_logits)
+            rows = mirror_rows(self.card, raw.gender_logits, raw.age_logits, self.tta, self.adaptive_mirror)
+            g, a = with_mirror(self.runtime, x, raw.gender_logits, raw.age_logits, rows)
             results += decode(g, a, self.card)
             if raw.attention is not None:
                 atts.append(raw.attention[:, 0])

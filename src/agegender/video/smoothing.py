@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..card import ModelCard
+from ..mirror import mirror_rows, with_mirror
 from ..postprocess import decode
 from ..preprocess import to_input
 from ..types import AgeGender
@@ -48,11 +49,10 @@ def predict_log_probs(predictor, crops: np.ndarray) -> tuple[np.ndarray, np.ndar
         return np.zeros((0, 2)), np.zeros((0, card.age_max - card.age_min + 1))
     x = to_input(np.asarray(crops), card.input)
     raw = predictor.runtime.run(x)
-    g, a = raw.gender_logits.astype(np.float64), raw.age_logits.astype(np.float64)
-    if predictor.tta and not card.mirror_in_graph:  # as Predictor.predict_crops: log of the mean softmax
-        m = predictor.runtime.run(np.ascontiguousarray(x[..., ::-1]))
-        g = np.log(0.5 * (np.exp(_log_softmax(g)) + np.exp(_log_softmax(m.gender_logits))) + 1e-12)
-        a = np.log(0.5 * (np.exp(_log_softmax(a)) + np.exp(_log_softmax(m.age_logits))) + 1e-12)
+    rows = mirror_rows(card, raw.gender_logits, raw.age_logits, predictor.tta,
+                       getattr(predictor, "adaptive_mirror", True))
+    g, a = with_mirror(predictor.runtime, x, raw.gender_logits, raw.age_logits, rows)
+    g, a = g.astype(np.float64), a.astype(np.float64)
     g, a = _log_softmax(g / card.gender_temperature), _log_softmax(a / card.age_temperature)
     return g, a
 
