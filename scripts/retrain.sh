@@ -20,7 +20,23 @@ agegender train "$KD"
 agegender train "$KD" "${S3[@]}"
 agegender export runs/attn_mbv2_kd-utkface runs/attn_mbv2_kd-utkface-s3 --fp16-weights \
   --name attn_mbv2_kd_x2 --version 3.0.0 --out runs/default-v3/model.onnx
-cp runs/default-v3/model.onnx runs/default-v3/model.json src/agegender/assets/  # the shipped default
+# the shipped default (v4): the same two networks without the mirror pass in the graph, and a card that
+# asks for the mirror pass only on uncertain faces (adaptive_mirror; chosen on val, docs/speed.md)
+agegender export runs/default-v3/model.onnx#0 runs/default-v3/model.onnx#1 --no-flip --fp16-weights \
+  --name attn_mbv2_kd_x2 --version 4.0.0 --out runs/default-v4/model.onnx
+python - <<'PY'
+import json
+p = "runs/default-v4/model.json"
+card = json.load(open(p))
+card["adaptive_mirror"] = {"gender_margin": 0.3, "age_sd": 11.0}
+json.dump(card, open(p, "w"), indent=2)
+PY
+cp runs/default-v4/model.onnx runs/default-v4/model.json src/agegender/assets/
+# (the card's full-pipeline figures and notes were added by hand from `agegender evaluate`: docs/speed.md)
+# tried and not shipped: the mirror pass distilled into each network (did not beat v3 without it on val)
+agegender train configs/kd-mirror.yaml
+agegender train configs/kd-mirror.yaml --set seed=1 --set init=runs/default-v3/model.onnx#1 \
+  --set name=kd-mirror-s1 --set out_dir=runs/kd-mirror-s1
 # 3. cross-domain fine-tuning (issue 12): UTKFace twins, noisy AAF gender labels, then the default's two
 #    networks fine-tuned on UTKFace + AAF for 8 epochs; together, with the mirror pass, `multidomain` v5
 agegender twins --data utkface:../shared/data/utkface --out configs/splits/utkface_twins.csv
@@ -31,6 +47,12 @@ agegender train "$XD" --set init=runs/default-v3/model.onnx#0
 agegender train "$XD" --set seed=1 --set init=runs/default-v3/model.onnx#1 --set name=xd-long-s1 \
   --set out_dir=runs/xd-long-s1
 agegender export runs/xd-long runs/xd-long-s1 --fp16-weights --name multidomain --version 5.0.0 \
+  --out runs/multidomain-v5/multidomain.onnx
+# `multidomain` v6: v5's networks distilled again from a teacher per source (UTKFace: the v3 default + v5,
+# AAF: v5), shipped without the mirror pass: two passes per face
+agegender train configs/xd-kd.yaml
+agegender train configs/xd-kd-s1.yaml
+agegender export runs/xd-kd runs/xd-kd-s1 --no-flip --fp16-weights --name multidomain --version 6.0.0 \
   --out src/agegender/assets/multidomain.onnx
 mv src/agegender/assets/multidomain.report.json runs/multidomain.report.json  # val/test numbers; not shipped
 # (the card's full-pipeline figures, notes and leave-one-domain-out entries were added by hand from
