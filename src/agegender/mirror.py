@@ -3,6 +3,7 @@ for models whose card asks for it (``adaptive_mirror``), only for the faces wher
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,8 @@ def uncertain(gender_logits: np.ndarray, age_logits: np.ndarray, policy: Adaptiv
     return (np.minimum(pf, 1.0 - pf) > policy.gender_margin) | (sd > policy.age_sd)
 
 
-def mirror_rows(card: ModelCard, gender_logits: np.ndarray, age_logits: np.ndarray, tta: bool,
-                adaptive: bool = True) -> np.ndarray:
+def _mirror_rows(card: ModelCard, gender_logits: np.ndarray, age_logits: np.ndarray, tta: bool,
+                 adaptive: bool) -> np.ndarray:
     """Which faces get the mirror pass: none when the graph has it, all with ``tta``, else the uncertain
     ones when the card has an ``adaptive_mirror`` policy (and ``adaptive``)."""
     n = len(gender_logits)
@@ -46,15 +47,16 @@ def mirror_rows(card: ModelCard, gender_logits: np.ndarray, age_logits: np.ndarr
     return np.zeros(n, bool)
 
 
-def with_mirror(runtime: Any, x: np.ndarray, gender_logits: np.ndarray, age_logits: np.ndarray,
-                rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The outputs with ``rows`` replaced by the average of the face and its mirror (``runtime``: a
-    :class:`agegender.runtime.ModelRuntime`; ``x``: the model input batch, NCHW, that gave the outputs)."""
+def run_model(runtime: Any, x: np.ndarray, tta: bool = False, adaptive: bool = True) -> Any:
+    """``runtime.run(x)`` (a :class:`agegender.runtime.ModelRuntime`, ``x`` a model input batch, NCHW),
+    with the faces that get the mirror pass (see :func:`_mirror_rows`) replaced by the average of the face
+    and its mirror image; returns the runtime's outputs (gender and age as log-probabilities where mirrored)."""
+    raw = runtime.run(x)
+    rows = _mirror_rows(runtime.card, raw.gender_logits, raw.age_logits, tta, adaptive)
     if not rows.any():
-        return gender_logits, age_logits
+        return raw
     m = runtime.run(np.ascontiguousarray(x[rows][..., ::-1]))
-    mg, ma = m.gender_logits, m.age_logits
-    g, a = gender_logits.astype(np.float32), age_logits.astype(np.float32)
-    g[rows] = mean_log_probs(gender_logits[rows], mg)
-    a[rows] = mean_log_probs(age_logits[rows], ma)
-    return g, a
+    g, a = raw.gender_logits.astype(np.float32), raw.age_logits.astype(np.float32)
+    g[rows] = mean_log_probs(raw.gender_logits[rows], m.gender_logits)
+    a[rows] = mean_log_probs(raw.age_logits[rows], m.age_logits)
+    return replace(raw, gender_logits=g, age_logits=a)

@@ -18,7 +18,7 @@ from .card import ModelCard
 from .detect.base import Detector
 from .errors import AgeGenderError
 from .io import ImageInput, load_image, load_image_reduced
-from .mirror import mirror_rows, with_mirror
+from .mirror import run_model
 from .postprocess import decode
 from .preprocess import to_input
 from .types import AgeGender, Detection, Face, Prediction
@@ -200,10 +200,8 @@ class Predictor:
         step = max(1, min(self.batch_size, MODEL_CALL_FACES))
         for i in range(0, len(crops), step):
             x = to_input(crops[i : i + step], self.card.input)
-            raw = self.runtime.run(x)
-            rows = mirror_rows(self.card, raw.gender_logits, raw.age_logits, self.tta, self.adaptive_mirror)
-            g, a = with_mirror(self.runtime, x, raw.gender_logits, raw.age_logits, rows)
-            results += decode(g, a, self.card)
+            raw = run_model(self.runtime, x, self.tta, self.adaptive_mirror)
+            results += decode(raw.gender_logits, raw.age_logits, self.card)
             if raw.attention is not None:
                 atts.append(raw.attention[:, 0])
         return results, (np.concatenate(atts) if atts else None)

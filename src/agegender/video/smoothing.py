@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..card import ModelCard
-from ..mirror import mirror_rows, with_mirror
+from ..mirror import run_model
 from ..postprocess import decode
 from ..preprocess import to_input
 from ..types import AgeGender
@@ -48,11 +48,8 @@ def predict_log_probs(predictor, crops: np.ndarray) -> tuple[np.ndarray, np.ndar
     if len(crops) == 0:
         return np.zeros((0, 2)), np.zeros((0, card.age_max - card.age_min + 1))
     x = to_input(np.asarray(crops), card.input)
-    raw = predictor.runtime.run(x)
-    rows = mirror_rows(card, raw.gender_logits, raw.age_logits, predictor.tta,
-                       getattr(predictor, "adaptive_mirror", True))
-    g, a = with_mirror(predictor.runtime, x, raw.gender_logits, raw.age_logits, rows)
-    g, a = g.astype(np.float64), a.astype(np.float64)
+    raw = run_model(predictor.runtime, x, predictor.tta, predictor.adaptive_mirror)
+    g, a = raw.gender_logits.astype(np.float64), raw.age_logits.astype(np.float64)
     g, a = _log_softmax(g / card.gender_temperature), _log_softmax(a / card.age_temperature)
     return g, a
 
