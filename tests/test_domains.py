@@ -121,6 +121,25 @@ def test_sample_weights_give_each_source_its_share():
     assert wb[:4].sum() == pytest.approx(wb[4:6].sum())
 
 
+def test_group_balance_gives_each_group_of_a_source_the_same_share():
+    from agegender.data.records import Record
+    from agegender.train.dataset import Arrays
+    from agegender.train.engine import sample_weights
+
+    races = ["White"] * 6 + ["Asian"] * 2 + [""]
+    recs = [Record(f"{i}.jpg", 30.0, 30.0, 30.0, "male", extra={"race": r} if r else {}) for i, r in enumerate(races)]
+    a = torch.full((len(recs),), 30.0)
+    data = Arrays(torch.zeros(len(recs), 4, 4, 3, dtype=torch.uint8), a, a, a, torch.zeros(len(recs), dtype=torch.long),
+                  [r.path for r in recs], recs)
+    w = sample_weights(data, [1.0], balance=0.0, balance_by="race", group_balance=1.0).numpy()
+    # White and Asian get equal shares; the row without a race weighs as one of a group of the mean size (4)
+    assert w[:6].sum() == pytest.approx(w[6:8].sum())
+    assert w[8] == pytest.approx(w[6:8].sum() / 4)
+    half = sample_weights(data, [1.0], balance=0.0, balance_by="race", group_balance=0.5).numpy()
+    assert w[0] < half[0] < 1 / 9  # partial balance lies between full balance and none
+    assert np.allclose(sample_weights(data, [1.0], balance=0.0, balance_by="race").numpy(), 1 / 9)
+
+
 def test_two_sources_train_with_per_source_validation(tmp_path):
     from agegender.train.config import load_config
     from agegender.train.export import export_calibrated

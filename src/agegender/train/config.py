@@ -73,6 +73,10 @@ class TrainConfig:
     epoch_size: int = 0
     #: balance of age bands x gender within a source: sample weight ~ count(cell) ** -balance (0: off, 1: full)
     balance: float = 0.0
+    #: a record field (``extra``, such as UTKFace's ``race``) whose groups are balanced too, within each
+    #: source: sample weight also ~ count(group) ** -group_balance; rows without the field form one group
+    balance_by: str = ""
+    group_balance: float = 0.0
     #: start from these weights: a run folder or checkpoint (.pt), or an exported ONNX model, with
     #: ``#K`` for the K-th network of an ensemble (``src/agegender/assets/model.onnx#1``)
     init: str = ""

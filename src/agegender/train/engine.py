@@ -125,9 +125,19 @@ def score(gender_logits: np.ndarray, age_logits: np.ndarray, data: Arrays) -> di
     return out
 
 
-def sample_weights(data: Arrays, shares: list[float], balance: float) -> torch.Tensor:
+def _group_counts(values: np.ndarray) -> np.ndarray:
+    """For each row, how many rows share its value."""
+    _, inv, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return counts[inv].astype(np.float64)
+
+
+def sample_weights(data: Arrays, shares: list[float], balance: float, balance_by: str = "",
+                   group_balance: float = 0.0) -> torch.Tensor:
     """Per-row sampling weights: each source gets its share of the draws; within a source, rows of an
-    (age band x gender) cell weigh ``count(cell) ** -balance`` (0: as found, 1: every cell equally)."""
+    (age band x gender) cell weigh ``count(cell) ** -balance`` (0: as found, 1: every cell equally), and,
+    with ``balance_by`` (a field of the records' ``extra``, such as ``race``), also
+    ``count(group) ** -group_balance`` (1: every group the same share of the source's draws; rows without
+    the field weigh as a group of the mean size, so a few of them do not take a whole group's share)."""
     from ..data.splits import AGE_BANDS
 
     src = data.source.numpy() if data.source is not None else np.zeros(len(data), np.int64)
@@ -139,8 +149,14 @@ def sample_weights(data: Arrays, shares: list[float], balance: float) -> torch.T
         rows = np.flatnonzero(src == k)
         if not len(rows):
             continue
-        _, inv, counts = np.unique(cell[rows], return_inverse=True, return_counts=True)
-        wk = counts[inv].astype(np.float64) ** -balance
+        wk = _group_counts(cell[rows]) ** -balance
+        if balance_by and group_balance > 0:
+            groups = np.array([str(data.records[i].extra.get(balance_by, "")) for i in rows])
+            counts = _group_counts(groups)
+            known = groups != ""
+            if known.any():  # rows without the field count as a group of the known groups' mean size
+                counts[~known] = known.sum() / len(np.unique(groups[known]))
+            wk *= counts ** -group_balance
         w[rows] = share / total * wk / wk.sum()
     return torch.from_numpy(w)
 

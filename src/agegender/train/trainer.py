@@ -204,8 +204,9 @@ def fit(cfg: TrainConfig) -> Path:
         init_weights(model, cfg.init)
     model = model.to(memory_format=torch.channels_last)
     weights = None
-    if len(cfg.all_sources()) > 1 or cfg.balance > 0 or cfg.epoch_size:
-        weights = sample_weights(train, [d.weight for d in cfg.all_sources()], cfg.balance)
+    if len(cfg.all_sources()) > 1 or cfg.balance > 0 or cfg.group_balance > 0 or cfg.epoch_size:
+        weights = sample_weights(train, [d.weight for d in cfg.all_sources()], cfg.balance,
+                                 cfg.balance_by, cfg.group_balance)
     donors = _context_donors(cfg, train)
     ddp_model: nn.Module = model
     if world > 1:
