@@ -188,6 +188,12 @@ def test_init_from_shipped_onnx_reproduces_it():
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     og, oa, _ = sess.run(None, {"image": x.numpy()})
     assert np.abs(og - g.numpy()).max() < 1e-4 and np.abs(oa - a.numpy()).max() < 1e-4
+    # ``#0`` of a single-network export is that network, heads included (they once stayed random)
+    first = create_model("attn_mbv2", pretrained=False)
+    init_weights(first, f"{path}#0")
+    with torch.no_grad():
+        g0, a0, _ = first.eval()(x)
+    assert np.abs(og - g0.numpy()).max() < 1e-4 and np.abs(oa - a0.numpy()).max() < 1e-4
     with pytest.raises(ValueError, match="asked for member 3"):
         init_weights(create_model("attn_mbv2", pretrained=False), f"{path}#3")
 

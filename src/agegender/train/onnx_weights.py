@@ -92,11 +92,16 @@ def load_member_from_onnx(model: nn.Module, onnx_path: str | Path, member: int |
             bn.running_mean.zero_()
             bn.running_var.copy_(scale.pow(-2) - bn.eps)
         state = model.state_dict()
+        # a single-network export has no ``members.K.`` prefix: ``#0`` of it means the network itself
+        if members == 1 and not any(n.startswith(prefix) for n in inits):
+            prefix = "model."
         named = 0
         for key in state:
             if prefix + key in inits:
                 state[key].copy_(torch.from_numpy(inits[prefix + key]).reshape(state[key].shape))
                 named += 1
+        if not named:
+            raise ValueError(f"{onnx_path}: no named tensors under {prefix!r} (heads, attention) for member {k}")
     log.info("%s member %s: %d folded convolutions, %d named tensors", onnx_path, k, len(pairs), named)
     return model
 
