@@ -57,6 +57,16 @@ agegender export runs/xd-kd runs/xd-kd-s1 --no-flip --fp16-weights --name multid
 mv src/agegender/assets/multidomain.report.json runs/multidomain.report.json  # val/test numbers; not shipped
 # (the card's full-pipeline figures, notes and leave-one-domain-out entries were added by hand from
 #  `agegender evaluate` on both test parts: docs/domains.md)
+# the default v5 (stop 14): xd-long (UTKFace + AAF) beside the v3 default's second network (UTKFace only),
+# one pass each, no mirror pass; chosen on the val parts (docs/domains.md, "Stop 14"), then its card's
+# full-pipeline figures and notes (scripts/card_default_v5.py, after `agegender evaluate` on both test parts)
+agegender export runs/xd-long runs/default-v3/model.onnx#1 --no-flip --fp16-weights --name attn_mbv2_utk_xd \
+  --version 5.0.0 --out runs/default-v5/model.onnx
+python scripts/card_default_v5.py runs/default-v5/model.json
+cp runs/default-v5/model.onnx runs/default-v5/model.json src/agegender/assets/
+# balancing UTKFace's race groups (stop 14; not shipped: no gain on val, docs/domains.md)
+agegender train configs/xd-race.yaml
+agegender train configs/xd-race-utk.yaml
 # leave-one-domain-out checks (not shipped): the recipe on UTKFace alone; the first recipe on AAF alone
 agegender train configs/xd-long-utk.yaml --set init=runs/default-v3/model.onnx#0
 agegender train configs/xd-aaf.yaml

@@ -200,9 +200,9 @@ def test_builtin_models_share_the_input_and_name_their_teachers():
     default, fast = Predictor().card, Predictor(model="fast").card
     assert default.input.size == fast.input.size
     assert default.alignment == fast.alignment
-    # the default is two networks, mirrored only for uncertain faces; fast is one network, one pass
+    # the default is two networks, one pass each (v5: no mirror pass); fast is one network, one pass
     assert default.architecture.count("attn_mbv2") == 2 and not default.mirror_in_graph
-    assert default.adaptive_mirror is not None and fast.adaptive_mirror is None
+    assert default.adaptive_mirror is None and fast.adaptive_mirror is None
     assert "+" not in fast.architecture and "mirror" not in fast.architecture
     # both were distilled, and their cards say from what (fast also from the face-embedding teacher); the
     # default's networks were taken from an earlier export, whose card named their teacher
@@ -212,4 +212,7 @@ def test_builtin_models_share_the_input_and_name_their_teachers():
     assert {t["name"] for t in fast.training["distilled_from"]} >= {"face-embedding gender teacher"}
     for card in (default, fast):
         assert "non-commercial" in card.training["terms"]
-        assert card.metrics["n"] == 3164 and "test" in card.metrics["split"]
+        utk = card.metrics.get("by_source", {}).get("utkface", card.metrics)
+        assert utk["n"] == 3164 and "test" in card.metrics["split"]
+    # the default also learned from All-Age-Faces, and its card names that source's terms
+    assert "All-Age-Faces" in default.training["terms"] and "aaf" in default.metrics["by_source"]
