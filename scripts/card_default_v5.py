@@ -3,9 +3,10 @@
 
 import json
 import sys
+from pathlib import Path
 
 card_path = sys.argv[1] if len(sys.argv) > 1 else "runs/default-v5/model.json"
-card = json.load(open(card_path))
+card = json.loads(Path(card_path).read_text())
 card["metrics"]["full_pipeline"] = {
     "utkface_test": {
         "n": 3164, "faces_found": 3162, "age_mae": 4.33, "gender_accuracy": 0.952, "gender_ece": 0.0104,
@@ -37,5 +38,5 @@ card["notes"] = (
     "without a measurable cost on UTKFace. The multidomain model (v6) is better still on All-Age-Faces "
     "(5.36 / 95.1 %) and 0.12 years worse on UTKFace. All-Age-Faces' official val list is its test part here. "
     "docs/domains.md has the per-source figures, the leave-one-domain-out check and what did not work.")
-json.dump(card, open(card_path, "w"), indent=2)
+Path(card_path).write_text(json.dumps(card, indent=2))
 print(f"updated {card_path}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrain the built-in models from UTKFace and All-Age-Faces, every step that produced them, in order.
 #   bash scripts/retrain.sh           the default and `multidomain` models (src/agegender/assets/), about 4 h on 2 cores
-#   bash scripts/retrain.sh --fast    also the `fast` model (assets/fast.onnx), about 2 h more
+#   bash scripts/retrain.sh --fast    also `fast` v3 (runs/fast-v3, UTKFace only), about 2 h more
 # Needs the dev install (train + facefeat extras), UTKFace in ../shared/data/utkface and All-Age-Faces in
 # ../data/aaf (bash ../shared/data/get_aaf.sh GITDIR ../data/aaf; see ../shared/data/README.md).
 # Every `agegender train` resumes from its run folder if interrupted, so the script can be run again.
@@ -80,8 +80,13 @@ if [[ "${1:-}" == "--fast" ]]; then
   agegender export runs/attn_mbv2_kd-utkface runs/attn_mbv2_kd-utkface-s3 runs/attn_mbv2_kdface-utkface \
     --name students3 --no-test --out runs/teacher-students3/students3.onnx
   agegender train configs/attn_mbv2_kd2-utkface.yaml
-  # 6. run F, one pass: the shipped `fast` model (UTKFace only; not yet retrained across domains)
+  # 6. run F, one pass: `fast` v3 (UTKFace only; replaced at stop 14)
   agegender export runs/attn_mbv2_kd2-utkface --no-flip --fp16-weights --name attn_mbv2_kd2 --version 3.0.0 \
-    --out src/agegender/assets/fast.onnx
-  mv src/agegender/assets/fast.report.json runs/fast.report.json
+    --out runs/fast-v3/fast.onnx
 fi
+# `fast` v4 (stop 14): multidomain v6's second network (runs/xd-kd-s1, trained above) alone, chosen on the val
+# parts among single networks; then its card's full-pipeline figures and notes
+agegender export runs/xd-kd-s1 --no-flip --fp16-weights --name attn_mbv2_xd_kd --version 4.0.0 \
+  --out runs/fast-v4/fast.onnx
+python scripts/card_fast_v4.py runs/fast-v4/fast.json
+cp runs/fast-v4/fast.onnx runs/fast-v4/fast.json src/agegender/assets/

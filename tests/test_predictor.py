@@ -204,12 +204,12 @@ def test_builtin_models_share_the_input_and_name_their_teachers():
     assert default.architecture.count("attn_mbv2") == 2 and not default.mirror_in_graph
     assert default.adaptive_mirror is None and fast.adaptive_mirror is None
     assert "+" not in fast.architecture and "mirror" not in fast.architecture
-    # both were distilled, and their cards say from what (fast also from the face-embedding teacher); the
-    # default's networks were taken from an earlier export, whose card named their teacher
+    # both were distilled, and their cards say from what; one of the default's networks was taken from an
+    # earlier export, whose card named its teacher
     teachers = default.training.get("distilled_from") or [
         t for m in default.training.get("members_taken_from", []) for t in m["distilled_from"]]
     assert teachers and teachers[0]["sha256"]
-    assert {t["name"] for t in fast.training["distilled_from"]} >= {"face-embedding gender teacher"}
+    assert fast.training["distilled_from"] and all(t["sha256"] for t in fast.training["distilled_from"])
     for card in (default, fast):
         assert "non-commercial" in card.training["terms"]
         utk = card.metrics.get("by_source", {}).get("utkface", card.metrics)
