@@ -59,10 +59,10 @@ mv src/agegender/assets/multidomain.report.json runs/multidomain.report.json  # 
 #  `agegender evaluate` on both test parts: docs/domains.md)
 # the default v5 (stop 14): xd-long (UTKFace + AAF) beside the v3 default's second network (UTKFace only),
 # one pass each, no mirror pass; chosen on the val parts (docs/domains.md, "Stop 14"), then its card's
-# full-pipeline figures and notes (scripts/card_default_v5.py, after `agegender evaluate` on both test parts)
+# full-pipeline figures and notes (scripts/card_stop14.py, after `agegender evaluate` on both test parts)
 agegender export runs/xd-long runs/default-v3/model.onnx#1 --no-flip --fp16-weights --name attn_mbv2_utk_xd \
   --version 5.0.0 --out runs/default-v5/model.onnx
-python scripts/card_default_v5.py runs/default-v5/model.json
+python scripts/card_stop14.py default runs/default-v5/model.json
 cp runs/default-v5/model.onnx runs/default-v5/model.json src/agegender/assets/
 # balancing UTKFace's race groups (stop 14; not shipped: no gain on val, docs/domains.md)
 agegender train configs/xd-race.yaml
@@ -88,5 +88,5 @@ fi
 # parts among single networks; then its card's full-pipeline figures and notes
 agegender export runs/xd-kd-s1 --no-flip --fp16-weights --name attn_mbv2_xd_kd --version 4.0.0 \
   --out runs/fast-v4/fast.onnx
-python scripts/card_fast_v4.py runs/fast-v4/fast.json
+python scripts/card_stop14.py fast runs/fast-v4/fast.json
 cp runs/fast-v4/fast.onnx runs/fast-v4/fast.json src/agegender/assets/
