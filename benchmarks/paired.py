@@ -1,62 +1,44 @@
 #!/usr/bin/env python3
 """Paired comparison of two `agegender evaluate` runs over the same photos: the mean difference of the
 per-photo |age error| with its standard error, and the gender decisions only one of the two got right.
+Labels come from the dataset's own adapter (the `--data` spec of `agegender evaluate`), matched by file name.
 
 usage:
-  python benchmarks/paired.py A/predictions.csv B/predictions.csv --labels utkface
-  python benchmarks/paired.py A/predictions.csv B/predictions.csv --labels aaf --aaf-list ../data/aaf/image_sets/val.txt
+  python benchmarks/paired.py A/predictions.csv B/predictions.csv --data utkface:../shared/data/utkface
+  python benchmarks/paired.py A/predictions.csv B/predictions.csv --data aaf:../data/aaf
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-
-def _utkface(path: str, _genders: dict[str, str]) -> tuple[int, str] | None:
-    m = re.match(r"(\d+)_([01])_", Path(path).name)
-    return (int(m.group(1)), "female" if m.group(2) == "1" else "male") if m else None
-
-
-def _aaf(path: str, genders: dict[str, str]) -> tuple[int, str] | None:
-    m = re.search(r"A(\d+)\.jpg$", Path(path).name)
-    g = genders.get(Path(path).name)
-    return (int(m.group(1)), g) if m and g else None
+from agegender.data.datasets import load_records
+from agegender.eval.report import parse_data_spec
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("a")
     ap.add_argument("b")
-    ap.add_argument("--labels", choices=("utkface", "aaf"), default="utkface")
-    ap.add_argument("--aaf-list", default="../data/aaf/image_sets/val.txt", help="AAF list: FILE 0|1 (1 = male)")
+    ap.add_argument("--data", required=True, help="DATASET:PATH, as for `agegender evaluate`")
     args = ap.parse_args(argv)
-    genders: dict[str, str] = {}
-    if args.labels == "aaf":
-        for line in Path(args.aaf_list).read_text().split("\n"):
-            if line.strip():
-                f, g = line.split()
-                genders[f] = "male" if g == "1" else "female"
-    label = _utkface if args.labels == "utkface" else _aaf
+    labels = {Path(r.path).name: r for r in load_records(*parse_data_spec(args.data)) if r.age is not None}
     runs = []
     for p in (args.a, args.b):
         with open(p, newline="") as fh:
-            runs.append({r["file"]: r for r in csv.DictReader(fh) if r.get("age")})
+            runs.append({Path(r["file"]).name: r for r in csv.DictReader(fh) if r.get("age")})
     ea, eb, ra, rb = [], [], [], []
-    for f in sorted(set(runs[0]) & set(runs[1])):
-        lab = label(f, genders)
-        if lab is None:
-            continue
-        age, g = lab
-        ea.append(abs(float(runs[0][f]["age"]) - age))
-        eb.append(abs(float(runs[1][f]["age"]) - age))
-        ra.append(runs[0][f]["gender"] == g)
-        rb.append(runs[1][f]["gender"] == g)
+    for name in sorted(set(runs[0]) & set(runs[1]) & set(labels)):
+        rec = labels[name]
+        ea.append(abs(float(runs[0][name]["age"]) - rec.age))
+        eb.append(abs(float(runs[1][name]["age"]) - rec.age))
+        ra.append(runs[0][name]["gender"] == rec.gender)
+        rb.append(runs[1][name]["gender"] == rec.gender)
     ea, eb, ra, rb = map(np.asarray, (ea, eb, ra, rb))
     d = eb - ea
     print(f"| photos | MAE A | MAE B | B - A (SE) | gender right A | gender right B | only A | only B |\n"

@@ -74,7 +74,8 @@ class TrainConfig:
     #: balance of age bands x gender within a source: sample weight ~ count(cell) ** -balance (0: off, 1: full)
     balance: float = 0.0
     #: a record field (``extra``, such as UTKFace's ``race``) whose groups are balanced too, within each
-    #: source: sample weight also ~ count(group) ** -group_balance; rows without the field form one group
+    #: source: sample weight also ~ count(group) ** -group_balance; rows without the field weigh as a group
+    #: of the known groups' mean size
     balance_by: str = ""
     group_balance: float = 0.0
     #: start from these weights: a run folder or checkpoint (.pt), or an exported ONNX model, with
