@@ -6,7 +6,9 @@ error), the selection rule of multi-source training (issue 12).
 
 Members are training runs (``LABEL=runs/NAME``, best checkpoint) or networks inside an exported ONNX
 ensemble (``LABEL=src/agegender/assets/model.onnx#0``), run in PyTorch at temperature 1 (calibration does
-not change gender decisions). All members must use the config's framing (input size, margin, border).
+not change gender decisions). A member trained on another framing (a wide view: margin, border) is scored
+on that framing's crops of the same faces (the crop cache its run names for each source), as an exported
+model with views would feed it; members must share the config's input size.
 Probabilities are kept in ``--cache`` so that later calls (more members, the test part) reuse them.
 Choose on the validation columns; the test columns are there to report.
 
@@ -30,6 +32,18 @@ from _common import REPO, cached_parts, md_table, score_probs
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
+
+
+def member_config(spec: str) -> dict:
+    """The training config of a run folder, or the one the card records for network K of an export."""
+    if "#" in spec or spec.endswith(".onnx"):
+        from agegender.card import ModelCard
+
+        path, _, k = spec.partition("#")
+        return ModelCard.load(Path(path).with_suffix(".json")).training["configs"][int(k or 0)]
+    import torch
+
+    return torch.load(Path(spec) / "best.pt", map_location="cpu", weights_only=False)["config"]
 
 
 def member_probs(spec: str, crops, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +81,21 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     arrays = cached_parts(args.config, tuple(parts), args.threads)
+    from agegender.train.config import load_config
+    from agegender.train.dataset import load_arrays
+    from agegender.train.views import framing_of, view_config
+
+    base = load_config(args.config, [f"threads={args.threads}"])
+    framed = {(base.margin, base.border): arrays}  # the crops of each framing, row for row
+
+    def crops_of(label: str, part: str):
+        f = framing_of(member_config(members[label]))
+        if f not in framed:
+            framed[f] = load_arrays(view_config(base, member_config(members[label])), parts=tuple(parts))
+            for p in parts:
+                if framed[f][p].paths != arrays[p].paths:
+                    raise SystemExit(f"{label}: its {f} crops are not the same images as the config's")
+        return framed[f][part].crops, f
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     probs: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]] = {}
@@ -79,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                     with np.load(f) as z:
                         probs[(part, label, mirror)] = z["g"], z["a"]
                     continue
-                pg, pa = member_probs(spec, arrays[part].crops, mirror)
+                crops, framing = crops_of(label, part)
+                if framing != (base.margin, base.border):
+                    print(f"{label} reads its own framing: margin {framing[0]}, border {framing[1]}", file=sys.stderr)
+                pg, pa = member_probs(spec, crops, mirror)
                 np.savez(f, g=pg, a=pa)
                 probs[(part, label, mirror)] = pg, pa
             print(f"scored {label} on {part}", file=sys.stderr)

@@ -140,3 +140,24 @@ def center_crop(
     c = size / 2.0
     m = np.array([[scale, 0.0, c - scale * w / 2.0], [0.0, scale, c - scale * h / 2.0]])
     return warp_affine(image, m, size, border)
+
+
+def _stack(crops: list[np.ndarray]) -> np.ndarray:
+    return crops[0] if len(crops) == 1 else np.concatenate(crops, axis=2)
+
+
+def align_views(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    size: int,
+    framings: tuple[tuple[float, str], ...],
+    template: np.ndarray = TEMPLATE,
+) -> np.ndarray:
+    """One crop of the face per (margin, border) framing, stacked on the channel axis: (size, size, 3 x
+    views). With one framing this is :func:`align_face`."""
+    return _stack([align_face(image, landmarks, size, m, template, b) for m, b in framings])
+
+
+def center_crop_views(image: np.ndarray, size: int, framings: tuple[tuple[float, str], ...]) -> np.ndarray:
+    """:func:`center_crop` for every (margin, border) framing, stacked on the channel axis."""
+    return _stack([center_crop(image, size, m, border=b) for m, b in framings])

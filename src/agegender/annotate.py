@@ -41,7 +41,9 @@ def draw_faces(image: np.ndarray, faces: list[Face] | tuple[Face, ...]) -> Image
 
 
 def overlay_heatmap(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> Image.Image:
-    """Blend a [0, 1] heat map (any size) over an RGB crop with a blue-to-red colour ramp."""
+    """Blend a [0, 1] heat map (any size) over an RGB crop with a blue-to-red colour ramp (a crop with
+    several views stacked on its channels: over the first one, whose coordinates the attention map has)."""
+    crop = crop[..., :3]
     h, w = crop.shape[:2]
     hm = np.asarray(heat, dtype=np.float32)
     hm = (hm - hm.min()) / (float(hm.max() - hm.min()) or 1.0)

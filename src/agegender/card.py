@@ -34,11 +34,27 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class ViewSpec:
+    """A further framing of the same face (same template and size), e.g. a wide view with hair and ears."""
+
+    margin: float
+    border: str = "edge"
+
+
+@dataclass(frozen=True)
 class AlignmentSpec:
     template: tuple[tuple[float, float], ...]  # 5 points normalised to [0, 1] of the crop
     margin: float = 0.0
     #: fill where the crop reaches past the photo: "edge" (repeat its pixels) or "grey" (see align.BORDERS)
     border: str = "edge"
+    #: further views of each face, stacked after the first on the channel axis (3 channels each): the
+    #: graph's input then has 3 x (1 + len(views)) channels and each network reads its own view
+    views: tuple[ViewSpec, ...] = ()
+
+    @property
+    def framings(self) -> tuple[tuple[float, str], ...]:
+        """(margin, border) of every view, the first (``margin``, ``border``) included."""
+        return ((self.margin, self.border),) + tuple((v.margin, v.border) for v in self.views)
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,9 @@ class ModelCard:
             inp = InputSpec(**{**asdict(inp), "mean": tuple(inp.mean), "std": tuple(inp.std)})
             al = d.pop("alignment")
             alignment = AlignmentSpec(template=tuple(tuple(p) for p in al["template"]), margin=float(al["margin"]),
-                                      border=str(al.get("border", "edge")))
+                                      border=str(al.get("border", "edge")),
+                                      views=tuple(ViewSpec(float(v["margin"]), str(v.get("border", "edge")))
+                                                  for v in al.get("views", ())))
             outputs = OutputSpec(**d.pop("outputs", {}))
             mirror = d.pop("adaptive_mirror", None)
             card = ModelCard(
@@ -125,8 +143,11 @@ class ModelCard:
             raise ModelCardError(f"{where}: malformed model card ({exc})") from exc
         if card.input.color not in ("RGB", "BGR") or card.input.layout != "NCHW":
             raise ModelCardError(f"{where}: unsupported input colour/layout {card.input.color}/{card.input.layout}")
-        if card.alignment.border not in ("edge", "grey"):
-            raise ModelCardError(f"{where}: unknown alignment border {card.alignment.border!r}")
+        for margin, border in card.alignment.framings:
+            if border not in ("edge", "grey"):
+                raise ModelCardError(f"{where}: unknown alignment border {border!r}")
+            if margin <= -0.5:
+                raise ModelCardError(f"{where}: alignment margin {margin} must be greater than -0.5")
         if len(card.alignment.template) != 5:
             raise ModelCardError(f"{where}: the alignment template must have 5 points")
         if card.age_max <= card.age_min:

@@ -38,7 +38,7 @@ def explain_image(image: str | Path, out: str | Path, model: str | Path | None =
     if run_dir is not None:
         from .train.gradcam import gradcam_maps
 
-        gradcams = gradcam_maps(run_dir, crops)
+        gradcams = gradcam_maps(run_dir, crops[..., :3])  # a run sees one framing: the model's first
     faces = [
         Face(box=d.box, det_score=d.score, landmarks=tuple((float(x), float(y)) for x, y in d.landmarks),
              gender=r.gender, p_female=r.p_female, age=r.age, age_low=r.age_low, age_high=r.age_high,
@@ -52,8 +52,11 @@ def explain_image(image: str | Path, out: str | Path, model: str | Path | None =
     written.append(p)
     scale = 3
     for i, crop in enumerate(crops):
-        panels = [Image.fromarray(crop)]
+        panels = [Image.fromarray(crop[..., :3])]
         titles = ["aligned crop"]
+        for v in range(1, crop.shape[2] // 3):  # a model with a wide view: show what it sees too
+            panels.append(Image.fromarray(np.ascontiguousarray(crop[..., 3 * v : 3 * v + 3])))
+            titles.append(f"view {v + 1}")
         if atts is not None:
             panels.append(overlay_heatmap(crop, atts[i]))
             titles.append("attention")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import align_face, center_crop
+from .align import align_views, center_crop_views
 from .card import ModelCard
 from .detect.base import Detector
 from .errors import AgeGenderError
@@ -186,10 +186,16 @@ class Predictor:
         return dets[: self.max_faces] if self.max_faces is not None else dets
 
     def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
-        """The face's crop, framed as the model card says (template, margin, size)."""
+        """The face's crop, framed as the model card says (template, margin, size); a model with several
+        views (``card.alignment.views``) gets them all, stacked on the channel axis (the first view is
+        ``crop[..., :3]``)."""
         c = self._framing
-        return align_face(image, detection.landmarks, c.input.size, c.alignment.margin, c.alignment.template,
-                          c.alignment.border)
+        return align_views(image, detection.landmarks, c.input.size, c.alignment.framings, c.alignment.template)
+
+    def frame_whole(self, image: np.ndarray) -> np.ndarray:
+        """An image that is already one face crop (``aligned=True``), framed as the card says."""
+        c = self._framing
+        return center_crop_views(image, c.input.size, c.alignment.framings)
 
     def predict_crops(self, crops: np.ndarray) -> tuple[list[AgeGender], np.ndarray | None]:
         """Run aligned uint8 crops (N, S, S, 3) through the model; returns results and attention maps."""
@@ -238,8 +244,7 @@ class Predictor:
             h, w = img.shape[:2]
             det = Detection(box=(0.0, 0.0, float(w), float(h)), score=1.0,
                             landmarks=np.full((5, 2), np.nan, np.float32))
-            c = self._framing
-            crop = center_crop(img, c.input.size, c.alignment.margin, border=c.alignment.border)
+            crop = self.frame_whole(img)
             return _Prepared(name, w, h, [det], [crop], None)
         except AgeGenderError as exc:
             return _Prepared(name, 0, 0, [], [], exc)

@@ -8,11 +8,15 @@ from .card import InputSpec
 
 
 def to_input(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """(N, H, W, 3) RGB uint8 -> (N, 3, H, W) float32, scaled and standardised."""
+    """(N, H, W, 3) RGB uint8 -> (N, 3, H, W) float32, scaled and standardised. Crops with several views
+    stacked on the channel axis, (N, H, W, 3 x V), give (N, 3 x V, H, W), each view standardised alike."""
     if crops.ndim == 3:
         crops = crops[None]
-    x = crops.astype(np.float32) * np.float32(spec.scale)
+    n, h, w, c = crops.shape
+    if c % 3:
+        raise ValueError(f"crops must have 3 channels per view, not {c}")
+    x = crops.astype(np.float32).reshape(n, h, w, c // 3, 3) * np.float32(spec.scale)
     if spec.color == "BGR":
         x = x[..., ::-1]
     x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return np.ascontiguousarray(x.reshape(n, h, w, c).transpose(0, 3, 1, 2))

@@ -176,6 +176,14 @@ class ModelRuntime:
             if required not in names:
                 raise ModelCardError(f"{weights}: output {required!r} named by the card is missing")
         self._outputs = [o.gender_logits, o.age_logits] + ([o.attention] if o.attention in names else [])
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        if self.card.input.name not in inputs:
+            raise ModelCardError(f"{weights}: input {self.card.input.name!r} named by the card is missing")
+        channels = inputs[self.card.input.name][1] if len(inputs[self.card.input.name]) == 4 else None
+        views = len(self.card.alignment.framings)
+        if isinstance(channels, int) and channels != 3 * views:
+            raise ModelCardError(f"{weights}: the graph takes {channels} input channels, the card's "
+                                 f"{views} view(s) give {3 * views}")
         self.path = weights
 
     def _check_digest(self, weights: Path, digest: str) -> None:

@@ -117,6 +117,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"file:         {rt.path} (sha256 {c.sha256[:16]}…, verified)")
     print(f"input:        {c.input.size}x{c.input.size} {c.input.color}, mean {c.input.mean}, std {c.input.std}")
     print(f"alignment:    5-point similarity, margin {c.alignment.margin}")
+    for k, v in enumerate(c.alignment.views, start=2):
+        print(f"view {k}:       the same face framed with margin {v.margin} ({v.border} past the photo)")
     print(f"ages:         {c.age_min}-{c.age_max}; interval = quantiles {c.interval}")
     print(f"calibration:  gender T={c.gender_temperature:.3f}, age T={c.age_temperature:.3f}")
     if c.training:

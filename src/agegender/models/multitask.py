@@ -57,19 +57,28 @@ class MultiTaskNet(nn.Module):
 
 class Ensemble(nn.Module):
     """Averages its members' probabilities; exported as one graph (outputs are log-probabilities,
-    so softmax at inference gives back the averaged probabilities)."""
+    so softmax at inference gives back the averaged probabilities).
 
-    def __init__(self, members: list[nn.Module]) -> None:
+    ``views``: for each member, which view of the input it reads, when the input stacks several framings
+    of each face on its channels (3 each; the model card's ``alignment.views``). The attention map is the
+    mean of the members that read the first view (its coordinates are that crop's)."""
+
+    def __init__(self, members: list[nn.Module], views: list[int] | None = None) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.views = list(views) if views is not None else [0] * len(members)
+        if len(self.views) != len(members) or 0 not in self.views:
+            raise ValueError("views must name one view per member, and some member must read the first")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         gs, ages, atts = [], [], []
-        for m in self.members:
-            g, a, att = m(x)
+        multi = any(self.views)
+        for m, v in zip(self.members, self.views):
+            g, a, att = m(x[:, 3 * v : 3 * v + 3] if multi else x)
             gs.append(torch.softmax(g, 1))
             ages.append(torch.softmax(a, 1))
-            atts.append(att)
+            if v == 0:
+                atts.append(att)
         g = torch.log(torch.stack(gs).mean(0) + 1e-8)
         a = torch.log(torch.stack(ages).mean(0) + 1e-8)
         att = torch.stack(atts).mean(0)

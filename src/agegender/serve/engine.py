@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..align import center_crop
 from ..annotate import draw_faces, overlay_heatmap
 from ..errors import ImageLoadError
 from ..io import load_image
@@ -94,8 +93,7 @@ def _attention_overlay(model: LoadedModel, image: np.ndarray, face: Face) -> str
         det = Detection(box=face.box, score=face.det_score, landmarks=np.asarray(face.landmarks, np.float32))
         crop = p.align(image, det)
     else:  # aligned mode: the whole image is the face
-        crop = center_crop(image, p.card.input.size, p.card.alignment.margin,
-                               border=p.card.alignment.border)
+        crop = p.frame_whole(image)
     over = overlay_heatmap(crop, face.attention)
     return _data_url(over.resize((over.width * 2, over.height * 2), Image.BICUBIC), "PNG")
 

@@ -22,10 +22,12 @@ def lose_detail(img: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W), scaled to [0, 1] then standardised."""
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W), scaled to [0, 1] then standardised; crops with several
+    views stacked on their channels (N, H, W, 3 x V) give (N, 3 x V, H, W), each view standardised alike."""
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
+    views = x.shape[1] // 3
+    m = torch.tensor(mean, dtype=x.dtype).repeat(views).view(1, 3 * views, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).repeat(views).view(1, 3 * views, 1, 1)
     return (x - m) / s
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..align import TEMPLATE
-from ..card import MIRROR_TAG, AlignmentSpec, InputSpec, ModelCard, sha256_file
+from ..card import MIRROR_TAG, AlignmentSpec, InputSpec, ModelCard, ViewSpec, sha256_file
 from ..models import create_model
 from ..models.multitask import Ensemble, MirrorTTA
 from .augment import IMAGENET_MEAN, IMAGENET_STD
@@ -74,7 +74,8 @@ def load_onnx_member(spec: str) -> tuple[nn.Module, dict[str, Any]]:
 
 def load_runs(run_dirs: list[str | Path]) -> tuple[nn.Module, list[dict[str, Any]]]:
     """The best checkpoint of each run (or network K of an exported model, ``model.onnx#K``); several
-    become one :class:`Ensemble`. The first one's config says which data calibrate and test."""
+    become one :class:`Ensemble` (members trained on another framing than the first read their own view,
+    ``views.member_views``). The first one's config says which data calibrate and test."""
     models, cfgs = [], []
     for rd in run_dirs:
         if ".onnx" in str(rd):
@@ -84,12 +85,15 @@ def load_runs(run_dirs: list[str | Path]) -> tuple[nn.Module, list[dict[str, Any
             cfg = ck["config"]
         models.append(m)
         cfgs.append(cfg)
-    return (models[0] if len(models) == 1 else Ensemble(models).eval()), cfgs
+    from .views import member_views
+
+    return (models[0] if len(models) == 1 else Ensemble(models, member_views(cfgs)[1]).eval()), cfgs
 
 
-def export_onnx(model: nn.Module, path: Path, size: int, flip: bool = False, opset: int = 17) -> None:
+def export_onnx(model: nn.Module, path: Path, size: int, flip: bool = False, opset: int = 17,
+                channels: int = 3) -> None:
     wrapper = MirrorTTA(model, flip=flip).eval()
-    dummy = torch.randn(2, 3, size, size)
+    dummy = torch.randn(2, channels, size, size)
     torch.onnx.export(
         wrapper, (dummy,), str(path), input_names=["image"],
         output_names=["gender_logits", "age_logits", "attention"],
@@ -131,11 +135,11 @@ def store_weights_fp16(onnx_path: Path, min_elements: int = 1024) -> int:
 
 
 def parity_check(model: nn.Module, onnx_path: Path, size: int, flip: bool = False, n: int = 8,
-                 seed: int = 0) -> float:
+                 seed: int = 0, channels: int = 3) -> float:
     """Max absolute difference between ONNX Runtime and PyTorch outputs on a random batch."""
     import onnxruntime as ort
 
-    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((n, 3, size, size)).astype(np.float32))
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((n, channels, size, size)).astype(np.float32))
     with torch.no_grad():
         ref = MirrorTTA(model, flip=flip).eval()(x)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -151,6 +155,7 @@ def write_card(
     size: int,
     margin: float,
     border: str = "edge",
+    views: tuple[tuple[float, str], ...] = (),
     version: str = "1.0.0",
     gender_temperature: float = 1.0,
     age_temperature: float = 1.0,
@@ -164,7 +169,7 @@ def write_card(
         sha256=sha256_file(onnx_path),
         input=InputSpec(size=size, mean=IMAGENET_MEAN, std=IMAGENET_STD),
         alignment=AlignmentSpec(template=tuple(tuple(float(v) for v in p) for p in TEMPLATE), margin=margin,
-                                border=border),
+                                border=border, views=tuple(ViewSpec(m, b) for m, b in views)),
         gender_temperature=gender_temperature, age_temperature=age_temperature,
         training=training or {}, metrics=metrics or {}, limitations=limitations, notes=notes,
     )
@@ -191,17 +196,19 @@ def export_run(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model, cfgs = loaded or load_runs(run_dirs)
-    size, margin, border = cfgs[0]["input_size"], cfgs[0]["margin"], cfgs[0].get("border", "edge")
-    if any((c["input_size"], c["margin"], c.get("border", "edge")) != (size, margin, border) for c in cfgs):
-        raise ValueError("ensemble members must share input size, margin and border")
-    export_onnx(model, out, size, flip=flip)
-    diff = parity_check(model, out, size, flip=flip)
+    from .views import member_views
+
+    framings, _ = member_views(cfgs)  # members may read different framings of the face (views)
+    size, (margin, border) = cfgs[0]["input_size"], framings[0]
+    channels = 3 * len(framings)
+    export_onnx(model, out, size, flip=flip, channels=channels)
+    diff = parity_check(model, out, size, flip=flip, channels=channels)
     if diff > tolerance:
         raise RuntimeError(f"ONNX/PyTorch parity failed: max |diff| = {diff:.2e} > {tolerance:g}")
     if fp16_weights:
         n = store_weights_fp16(out)
         log.info("stored %d weight tensors as float16 (parity before: %.2e, after: %.2e)", n, diff,
-                 parity_check(model, out, size, flip=flip))
+                 parity_check(model, out, size, flip=flip, channels=channels))
     arch = " + ".join(c["model"] for c in cfgs) + (f" {MIRROR_TAG}" if flip else "")
     cal = calibration or {}
     sources = {d["dataset"]: d for c in cfgs for d in (c.get("sources") or [c["data"]])}
@@ -239,7 +246,7 @@ def export_run(
              "weight_in_gender_targets": face})
     card = write_card(
         out, name=name or (cfgs[0]["name"] if len(cfgs) == 1 else "ensemble"), version=version,
-        architecture=arch, size=size, margin=margin, border=border,
+        architecture=arch, size=size, margin=margin, border=border, views=tuple(framings[1:]),
         gender_temperature=cal.get("gender_temperature", 1.0), age_temperature=cal.get("age_temperature", 1.0),
         training=training, metrics=metrics or {},
     )
@@ -303,15 +310,15 @@ def export_calibrated(
     """Calibrate on the validation part, score the test part, export ONNX + card; returns card and report."""
     from .calibrate import calibrate
     from .config import TrainConfig
-    from .dataset import load_arrays
     from .engine import predict_logits
+    from .views import stacked_arrays
 
     model, cfgs = load_runs(run_dirs)
     cfg = TrainConfig.from_dict({k: v for k, v in cfgs[0].items() if k != "taken_from"})
     for d in cfg.all_sources():
         d.limit = 0
     parts = ("val", "test") if with_test else ("val",)
-    arrays = load_arrays(cfg, parts=parts)
+    arrays = stacked_arrays(cfg, cfgs, parts)
     report: dict[str, Any] = {}
     cal = None
     if calibrate_on_val:

@@ -1,0 +1,74 @@
+"""Models whose networks see different framings of the same face (a tight crop and a wide view of the
+head): which view each member reads, and the cached crops of every view stacked on the channel axis, row
+for row, as the exported graph takes them (``card.alignment.views``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from .config import TrainConfig
+from .dataset import Arrays, DatasetError, load_arrays
+
+Framing = tuple[float, str]
+
+
+def framing_of(cfg: dict[str, Any]) -> Framing:
+    """A training config's (margin, border)."""
+    return float(cfg.get("margin", 0.0)), str(cfg.get("border", "edge"))
+
+
+def member_views(cfgs: list[dict[str, Any]]) -> tuple[list[Framing], list[int]]:
+    """The distinct framings of an ensemble's members, the first member's first, and the view each member
+    reads. Members must share the input size."""
+    sizes = {c["input_size"] for c in cfgs}
+    if len(sizes) != 1:
+        raise ValueError(f"ensemble members must share the input size, not {sorted(sizes)}")
+    framings: list[Framing] = []
+    views = []
+    for c in cfgs:
+        f = framing_of(c)
+        if f not in framings:
+            framings.append(f)
+        views.append(framings.index(f))
+    return framings, views
+
+
+def view_config(base: TrainConfig, member: dict[str, Any]) -> TrainConfig:
+    """``base`` (its sources, splits and parts) framed as ``member`` was trained: the member's margin and
+    border, and each source's crop cache taken from the member's source of the same dataset."""
+    margin, border = framing_of(member)
+    if (margin, border) == (base.margin, base.border):
+        return base
+    theirs = {d["dataset"]: d for d in (member.get("sources") or [member.get("data") or {}]) if d}
+    sources = []
+    for d in base.all_sources():
+        m = theirs.get(d.dataset)
+        if m is None or not m.get("cache"):
+            raise DatasetError(f"no {margin}/{border} crop cache of {d.dataset} in the member "
+                               f"{member.get('name')!r}: it did not train on that source")
+        sources.append(replace(d, cache=m["cache"], landmarks=m.get("landmarks") or d.cache))
+    cfg = replace(base, margin=margin, border=border)
+    if base.sources:
+        return replace(cfg, sources=sources)
+    return replace(cfg, data=sources[0])
+
+
+def stacked_arrays(base: TrainConfig, cfgs: list[dict[str, Any]], parts: tuple[str, ...]) -> dict[str, Arrays]:
+    """``load_arrays(base, parts)`` with every view's crops stacked on the channel axis (the views of
+    :func:`member_views`); the other views' rows must be the same images in the same order."""
+    framings, _ = member_views(cfgs)
+    first = load_arrays(base, parts)
+    if len(framings) == 1:
+        return first
+    by_framing = {framing_of(c): c for c in cfgs}
+    for f in framings[1:]:
+        other = load_arrays(view_config(base, by_framing[f]), parts)
+        for p in parts:
+            if other[p].paths != first[p].paths:
+                raise DatasetError(f"the {f[0]}/{f[1]} crops of part {p} are not the same images as the first "
+                                   "view's (build that cache with landmarks: from the first one)")
+            first[p] = replace(first[p], crops=torch.cat([first[p].crops, other[p].crops], dim=3))
+    return first
