@@ -104,6 +104,31 @@ def cached_parts(config: str, parts: tuple[str, ...], threads: int) -> dict[str,
     return load_arrays(load_config(config, [f"threads={threads}"]), parts=parts)
 
 
+def framed_crops(config: str, part: str, data: Any, framings: Sequence[tuple[float, str]],
+                 member_cfgs: Sequence[dict[str, Any]]) -> np.ndarray:
+    """``data`` (``cached_parts(config, (part,), ...)[part]``) as crops of every framing, stacked on the
+    channel axis, row for row: each framing other than the config's is read from the crop cache of the
+    member config trained on it (``agegender.train.views``)."""
+    from agegender.train.config import load_config
+    from agegender.train.dataset import load_arrays
+    from agegender.train.views import framing_of, view_config
+
+    base = load_config(config)
+    out = []
+    for f in framings:
+        if tuple(f) == (base.margin, base.border):
+            out.append(data.crops.numpy())
+            continue
+        member = next((c for c in member_cfgs if framing_of(c) == tuple(f)), None)
+        if member is None:
+            raise SystemExit(f"no training config on the framing {f}: cannot find its crop cache")
+        other = load_arrays(view_config(base, member), parts=(part,))[part]
+        if other.paths != data.paths:
+            raise SystemExit(f"the {f} crops of {config} are not the same images")
+        out.append(other.crops.numpy())
+    return out[0] if len(out) == 1 else np.concatenate(out, axis=-1)
+
+
 def score_probs(p_gender: np.ndarray, p_age: np.ndarray, gender: np.ndarray, age: np.ndarray) -> dict[str, float]:
     """Gender decisions right (of the faces with a known gender), age MAE of the expected age, and the
     training's early-stopping objective (MAE + 20 x gender error)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cached_parts, md_table, score_probs  # noqa: E402
+from _common import cached_parts, framed_crops, md_table, score_probs  # noqa: E402
 from cross_domain import SOURCES, landmarks_of  # noqa: E402
 
 
@@ -30,16 +30,19 @@ def main() -> int:
     from agegender.train.export import load_run_model
 
     torch.set_num_threads(args.threads)
-    models = [load_run_model(r)[0] for r in args.runs]
+    loaded = [load_run_model(r) for r in args.runs]
     for source, (config, _) in SOURCES.items():
         data = cached_parts(config, ("test",), args.threads)["test"]
         rng = np.random.default_rng(0)
         sample = np.sort(rng.choice(len(data), min(args.stress_n, len(data)), replace=False))
-        crops = data.crops.numpy()[sample]
-        sets = stress_sets(crops, landmarks_of(config, [data.paths[i] for i in sample]))
+        lms = landmarks_of(config, [data.paths[i] for i in sample])
         gender, age = data.gender.numpy()[sample], data.age.numpy()[sample]
-        rows = []
-        for run, model in zip(args.runs, models):
+        rows, sets = [], {}
+        for run, (model, ck) in zip(args.runs, loaded):
+            # a run trained on a wider framing is scored on its own framing of the same faces
+            framing = (float(ck["config"].get("margin", 0.0)), str(ck["config"].get("border", "edge")))
+            crops = framed_crops(config, "test", data, [framing], [ck["config"]])[sample]
+            sets = stress_sets(crops, lms, (framing[0],))
             row = [Path(run).name]
             for idx, x in sets.values():
                 g, a = predict_logits(model, torch.from_numpy(x))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, cached_parts, md_table, score_probs  # noqa: E402
+from _common import REPO, cached_parts, framed_crops, md_table, score_probs  # noqa: E402
 
 #: name -> (config whose single source is read, whether its labels have a noise list)
 SOURCES = {"UTKFace test": ("configs/xd-utk.yaml", False), "AAF val (official)": ("configs/xd-aaf.yaml", True)}
@@ -74,6 +74,7 @@ def main() -> int:
     names = args.names or args.models
     from agegender.eval.metrics import expected_calibration_error
     from agegender.eval.stress import stress_sets
+    from agegender.runtime import ModelRuntime
     from agegender.train.config import load_config
 
     lines = ["# Cross-domain results", "",
@@ -81,20 +82,25 @@ def main() -> int:
              f"command: `python benchmarks/cross_domain.py {' '.join(sys.argv[1:])}`", ""]
     for source, (config, noisy) in SOURCES.items():
         data = cached_parts(config, ("test",), args.threads)["test"]
-        crops, gender, age = data.crops.numpy(), data.gender.numpy(), data.age.numpy()
+        gender, age = data.gender.numpy(), data.age.numpy()
         lms = landmarks_of(config, data.paths)
-        sample = np.arange(len(crops))
-        if args.stress_n and args.stress_n < len(crops):
-            sample = np.sort(np.random.default_rng(0).choice(len(crops), args.stress_n, replace=False))
-        sets = {k: (sample[idx], x) for k, (idx, x) in stress_sets(crops[sample], lms[sample]).items()}
-        sets["all"] = (np.arange(len(crops)), crops)
+        sample = np.arange(len(data))
+        if args.stress_n and args.stress_n < len(data):
+            sample = np.sort(np.random.default_rng(0).choice(len(data), args.stress_n, replace=False))
         root = load_config(config).all_sources()[0].root
         clean = ~flagged_rows(data.paths, root) if noisy else None
-        header = ["model"] + [f"{k} (n={len(v[0])})" for k, v in sets.items()]
-        if clean is not None:
-            header.insert(2, f"all, cleaned labels (n={int(clean.sum())})")
-        rows = []
+        rows, header = [], []
         for model, name in zip(args.models, names):
+            # a model with several views reads every framing of each face (its card's alignment.views)
+            card = ModelRuntime(model, verify=False).card
+            framings = card.alignment.framings
+            crops = framed_crops(config, "test", data, framings, card.training.get("configs") or [])
+            sets = {k: (sample[idx], x) for k, (idx, x) in
+                    stress_sets(crops[sample], lms[sample], tuple(m for m, _ in framings)).items()}
+            sets["all"] = (np.arange(len(crops)), crops)
+            header = ["model"] + [f"{k} (n={len(v[0])})" for k, v in sets.items()]
+            if clean is not None:
+                header.insert(2, f"all, cleaned labels (n={int(clean.sum())})")
             row = [name]
             for k, (idx, x) in sets.items():
                 pg, pa = probabilities(model, x, args.threads)

@@ -185,3 +185,26 @@ def test_center_crop_square_is_a_resize():
     img = np.asarray(Image.fromarray(small).resize((112, 112), Image.NEAREST))
     out = center_crop(img, 112, margin=0.0)
     assert np.abs(out.astype(int) - img.astype(int)).mean() < 2.0
+
+
+def test_stress_transforms_hit_the_same_part_of_the_face_in_every_view(astronaut):
+    """A two-view crop (tight, wide at margin 0.25): the occluder covers the lower face in both views, at
+    the same place of the photo, and the wide view keeps its forehead and sides."""
+    from agegender.align import align_views
+    from agegender.eval.stress import TRANSFORMS, stress_sets, transform_views
+    from agegender.predictor import Predictor
+
+    det = Predictor().detect(astronaut)[0]
+    crops = align_views(astronaut, det.landmarks, 112, ((0.0, "edge"), (0.25, "grey")))[None]
+    occ = transform_views(TRANSFORMS["occluded (lower face)"], crops, (0.0, 0.25))
+    tight, wide = occ[0, ..., :3], occ[0, ..., 3:]
+    assert (tight[80:, :] == 128).all() and (tight[:60] == crops[0, :60, :, :3]).all()
+    zoom = 1 / 1.5
+    y = int(56 + (100 - 56) * zoom) + 1  # tight row 100 in the wide view
+    assert (wide[y, int(56 - 30 * zoom) : int(56 + 30 * zoom)] == 128).all()
+    assert (wide[:60] == crops[0, :60, :, 3:]).all()  # above the mouth: untouched
+    assert (wide[100:, :5] == crops[0, 100:, :5, 3:]).all()  # beside the tight crop: untouched
+    sets = stress_sets(crops, det.landmarks[None], (0.0, 0.25))
+    assert all(x.shape[1:] == crops.shape[1:] and len(x) == len(i) for i, x in sets.values())
+    with pytest.raises(ValueError, match="6 channels for 1 view"):
+        transform_views(TRANSFORMS["low light"], crops, (0.0,))

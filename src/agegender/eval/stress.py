@@ -23,40 +23,64 @@ def yaw_proxy(landmarks: np.ndarray) -> np.ndarray:
     return np.where(iod > 1e-6, offset / np.maximum(iod, 1e-6), np.nan)
 
 
-def _per_image(fn: Callable[[Image.Image], Image.Image]) -> Callable[[np.ndarray], np.ndarray]:
-    def apply(crops: np.ndarray) -> np.ndarray:
-        return np.stack([np.asarray(fn(Image.fromarray(c)).convert("RGB")) for c in crops])
+def _per_image(fn: Callable[[Image.Image, float], Image.Image]) -> Callable[[np.ndarray, float], np.ndarray]:
+    def apply(crops: np.ndarray, zoom: float) -> np.ndarray:
+        return np.stack([np.asarray(fn(Image.fromarray(c), zoom).convert("RGB")) for c in crops])
 
     return apply
 
 
-def _small(px: int) -> Callable[[Image.Image], Image.Image]:
-    return lambda im: im.resize((px, px), Image.BILINEAR, reducing_gap=None).resize(im.size, Image.BILINEAR)
+def _small(px: int) -> Callable[[Image.Image, float], Image.Image]:
+    def shrink(im: Image.Image, zoom: float) -> Image.Image:
+        side = max(2, round(px / zoom))  # the same face size in pixels, whatever the framing shows around it
+        return im.resize((side, side), Image.BILINEAR, reducing_gap=None).resize(im.size, Image.BILINEAR)
+
+    return shrink
 
 
-def _dark(crops: np.ndarray) -> np.ndarray:
+def _dark(crops: np.ndarray, zoom: float) -> np.ndarray:
     x = crops.astype(np.float32) / 255.0
     return np.clip(255.0 * 0.35 * x**1.5, 0, 255).astype(np.uint8)
 
 
-def _occluded(crops: np.ndarray) -> np.ndarray:
+def _occluded(crops: np.ndarray, zoom: float) -> np.ndarray:
+    """A grey scarf or mask over mouth and chin: below 62 % of the tight crop's height, across its width
+    (in a wider view, the same part of the face, and everything below it)."""
     out = crops.copy()
-    out[:, int(crops.shape[1] * 0.62) :] = 128  # a grey scarf or mask over mouth and chin
+    size = crops.shape[1]
+    top = int(size / 2 + (0.62 * size - size / 2) * zoom)
+    half = size * zoom / 2
+    out[:, top:, max(0, int(size / 2 - half)) : int(np.ceil(size / 2 + half))] = 128
     return out
 
 
-TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+#: name -> fn(crops of one view, zoom): ``zoom`` is the view's scale against the tight crop (1 / (1 + 2 x
+#: margin)), so that every view of a face shows the same change to the photo
+TRANSFORMS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "small face (24 px)": _per_image(_small(24)),
     "low light": _dark,
-    "blurred (sigma 2 px)": _per_image(lambda im: im.filter(ImageFilter.GaussianBlur(2))),
-    "greyscale": _per_image(lambda im: im.convert("L")),
+    "blurred (sigma 2 px)": _per_image(lambda im, zoom: im.filter(ImageFilter.GaussianBlur(2 * zoom))),
+    "greyscale": _per_image(lambda im, zoom: im.convert("L")),
     "occluded (lower face)": _occluded,
 }
 
 
-def stress_sets(crops: np.ndarray, landmarks: np.ndarray | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def transform_views(fn: Callable[[np.ndarray, float], np.ndarray], crops: np.ndarray,
+                    margins: tuple[float, ...] = (0.0,)) -> np.ndarray:
+    """``fn`` applied to each view of crops that stack several framings on their channels (one margin per
+    view, relative to the tight framing at margin 0)."""
+    if crops.shape[-1] != 3 * len(margins):
+        raise ValueError(f"crops have {crops.shape[-1]} channels for {len(margins)} view(s)")
+    views = [fn(np.ascontiguousarray(crops[..., 3 * k : 3 * k + 3]), 1.0 / (1.0 + 2.0 * m))
+             for k, m in enumerate(margins)]
+    return views[0] if len(views) == 1 else np.concatenate(views, axis=-1)
+
+
+def stress_sets(crops: np.ndarray, landmarks: np.ndarray | None, margins: tuple[float, ...] = (0.0,)
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Name -> (row indices into ``crops``, the crops to score). Selections by head turn need the
-    landmarks (NaN rows, e.g. faces the detector missed, are left out of them)."""
+    landmarks (NaN rows, e.g. faces the detector missed, are left out of them). ``margins``: the framing of
+    each view stacked on the crops' channels (a model card's ``alignment.framings``)."""
     rows = np.arange(len(crops))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {"all": (rows, crops)}
     if landmarks is not None:
@@ -65,5 +89,5 @@ def stress_sets(crops: np.ndarray, landmarks: np.ndarray | None) -> dict[str, tu
             idx = rows[np.nan_to_num(sel, nan=False).astype(bool)]
             out[name] = (idx, crops[idx])
     for name, fn in TRANSFORMS.items():
-        out[name] = (rows, fn(crops))
+        out[name] = (rows, transform_views(fn, crops, margins))
     return out
