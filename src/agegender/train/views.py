@@ -21,19 +21,13 @@ def framing_of(cfg: dict[str, Any]) -> Framing:
 
 
 def member_views(cfgs: list[dict[str, Any]]) -> tuple[list[Framing], list[int]]:
-    """The distinct framings of an ensemble's members, the first member's first, and the view each member
-    reads. Members must share the input size."""
+    """The distinct framings of an ensemble's members, tightest first (smallest margin; the attention map
+    and the overlays show the first), and the view each member reads. Members must share the input size."""
     sizes = {c["input_size"] for c in cfgs}
     if len(sizes) != 1:
         raise ValueError(f"ensemble members must share the input size, not {sorted(sizes)}")
-    framings: list[Framing] = []
-    views = []
-    for c in cfgs:
-        f = framing_of(c)
-        if f not in framings:
-            framings.append(f)
-        views.append(framings.index(f))
-    return framings, views
+    framings = sorted({framing_of(c) for c in cfgs})
+    return framings, [framings.index(framing_of(c)) for c in cfgs]
 
 
 def view_config(base: TrainConfig, member: dict[str, Any]) -> TrainConfig:
@@ -60,15 +54,13 @@ def stacked_arrays(base: TrainConfig, cfgs: list[dict[str, Any]], parts: tuple[s
     """``load_arrays(base, parts)`` with every view's crops stacked on the channel axis (the views of
     :func:`member_views`); the other views' rows must be the same images in the same order."""
     framings, _ = member_views(cfgs)
-    first = load_arrays(base, parts)
-    if len(framings) == 1:
-        return first
     by_framing = {framing_of(c): c for c in cfgs}
-    for f in framings[1:]:
-        other = load_arrays(view_config(base, by_framing[f]), parts)
+    views = [load_arrays(view_config(base, by_framing[f]), parts) for f in framings]
+    out = views[0]
+    for f, other in zip(framings[1:], views[1:]):
         for p in parts:
-            if other[p].paths != first[p].paths:
+            if other[p].paths != out[p].paths:
                 raise DatasetError(f"the {f[0]}/{f[1]} crops of part {p} are not the same images as the first "
                                    "view's (build that cache with landmarks: from the first one)")
-            first[p] = replace(first[p], crops=torch.cat([first[p].crops, other[p].crops], dim=3))
-    return first
+            out[p] = replace(out[p], crops=torch.cat([out[p].crops, other[p].crops], dim=3))
+    return out
