@@ -70,9 +70,19 @@ agegender train configs/xd-race-utk.yaml
 # leave-one-domain-out checks (not shipped): the recipe on UTKFace alone; the first recipe on AAF alone
 agegender train configs/xd-long-utk.yaml --set init=runs/default-v3/model.onnx#0
 agegender train configs/xd-aaf.yaml
-# ablations of issue 12 (not shipped): wider context with the context mask, 144 px input
-agegender train configs/xd-ctx.yaml --set init=runs/default-v3/model.onnx#0
-agegender train configs/xd-s144.yaml --set init=runs/default-v3/model.onnx#0
+# ablations of issue 12: wider context with the context mask (stop 12: not shipped alone), 144 px input
+agegender train configs/xd-ctx.yaml
+agegender train configs/xd-s144.yaml
+# `multidomain` v7 (stop 15): a second, wide view of the head beside the tight crop. xd-ctx trained on
+# (margin 0.15, grey fill, context mask), then exported beside multidomain v6's second network: the model
+# reads both framings of each face (card alignment.views), with the mirror pass: four passes per face.
+# Chosen on the val parts (docs/domains.md, "Stop 15"); xd-wide25 (margin 0.25) was in the pool, not chosen.
+agegender train configs/xd-ctx-long.yaml
+agegender train configs/xd-wide25.yaml
+agegender export runs/xd-kd-s1 runs/xd-ctx-long --fp16-weights --name multidomain --version 7.0.0 \
+  --out runs/multidomain-v7/multidomain.onnx
+python scripts/card_stop15.py runs/multidomain-v7/multidomain.json
+cp runs/multidomain-v7/multidomain.onnx runs/multidomain-v7/multidomain.json src/agegender/assets/
 
 if [[ "${1:-}" == "--fast" ]]; then
   # 5. run E (face-embedding gender teacher), the three students as one teacher, then run F
