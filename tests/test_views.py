@@ -32,7 +32,7 @@ def _member_probs(run, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from agegender.train.engine import predict_logits
     from agegender.train.export import load_run_model
 
-    g, a = predict_logits(load_run_model(run)[0], torch.from_numpy(crop[None]))
+    g, a = predict_logits(load_run_model(run)[0], torch.from_numpy(crop[None].copy()))
     return torch.softmax(torch.from_numpy(g), 1).numpy()[0], torch.softmax(torch.from_numpy(a), 1).numpy()[0]
 
 
