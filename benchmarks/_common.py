@@ -110,8 +110,7 @@ def framed_crops(config: str, part: str, data: Any, framings: Sequence[tuple[flo
     channel axis, row for row: each framing other than the config's is read from the crop cache of the
     member config trained on it (``agegender.train.views``)."""
     from agegender.train.config import load_config
-    from agegender.train.dataset import load_arrays
-    from agegender.train.views import framing_of, view_config
+    from agegender.train.views import framed_arrays, framing_of
 
     base = load_config(config)
     out = []
@@ -122,10 +121,7 @@ def framed_crops(config: str, part: str, data: Any, framings: Sequence[tuple[flo
         member = next((c for c in member_cfgs if framing_of(c) == tuple(f)), None)
         if member is None:
             raise SystemExit(f"no training config on the framing {f}: cannot find its crop cache")
-        other = load_arrays(view_config(base, member), parts=(part,))[part]
-        if other.paths != data.paths:
-            raise SystemExit(f"the {f} crops of {config} are not the same images")
-        out.append(other.crops.numpy())
+        out.append(framed_arrays(base, member, (part,), like={part: data})[part].crops.numpy())
     return out[0] if len(out) == 1 else np.concatenate(out, axis=-1)
 
 

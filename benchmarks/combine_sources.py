@@ -82,20 +82,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     arrays = cached_parts(args.config, tuple(parts), args.threads)
     from agegender.train.config import load_config
-    from agegender.train.dataset import load_arrays
-    from agegender.train.views import framing_of, view_config
+    from agegender.train.views import framed_arrays, framing_of
 
     base = load_config(args.config, [f"threads={args.threads}"])
     framed = {(base.margin, base.border): arrays}  # the crops of each framing, row for row
+    configs: dict[str, dict] = {}
 
     def crops_of(label: str, part: str):
-        f = framing_of(member_config(members[label]))
+        if label not in configs:
+            configs[label] = member_config(members[label])
+        f = framing_of(configs[label])
         if f not in framed:
-            framed[f] = load_arrays(view_config(base, member_config(members[label])), parts=tuple(parts))
-            for p in parts:
-                if framed[f][p].paths != arrays[p].paths:
-                    raise SystemExit(f"{label}: its {f} crops are not the same images as the config's")
-        return framed[f][part].crops, f
+            print(f"{label} reads its own framing: margin {f[0]}, border {f[1]}", file=sys.stderr)
+            framed[f] = framed_arrays(base, configs[label], tuple(parts), like=arrays)
+        return framed[f][part].crops
+
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     probs: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]] = {}
@@ -108,10 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                     with np.load(f) as z:
                         probs[(part, label, mirror)] = z["g"], z["a"]
                     continue
-                crops, framing = crops_of(label, part)
-                if framing != (base.margin, base.border):
-                    print(f"{label} reads its own framing: margin {framing[0]}, border {framing[1]}", file=sys.stderr)
-                pg, pa = member_probs(spec, crops, mirror)
+                pg, pa = member_probs(spec, crops_of(label, part), mirror)
                 np.savez(f, g=pg, a=pa)
                 probs[(part, label, mirror)] = pg, pa
             print(f"scored {label} on {part}", file=sys.stderr)

@@ -72,9 +72,10 @@ def main() -> int:
     ap.add_argument("--out", help="also write the tables here (markdown)")
     args = ap.parse_args()
     names = args.names or args.models
+    from agegender.card import ModelCard
     from agegender.eval.metrics import expected_calibration_error
     from agegender.eval.stress import stress_sets
-    from agegender.runtime import ModelRuntime
+    from agegender.runtime import resolve_card_path
     from agegender.train.config import load_config
 
     lines = ["# Cross-domain results", "",
@@ -92,7 +93,7 @@ def main() -> int:
         rows, header = [], []
         for model, name in zip(args.models, names):
             # a model with several views reads every framing of each face (its card's alignment.views)
-            card = ModelRuntime(model, verify=False).card
+            card = ModelCard.load(resolve_card_path(model))
             framings = card.alignment.framings
             crops = framed_crops(config, "test", data, framings, card.training.get("configs") or [])
             sets = {k: (sample[idx], x) for k, (idx, x) in

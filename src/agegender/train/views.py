@@ -50,17 +50,27 @@ def view_config(base: TrainConfig, member: dict[str, Any]) -> TrainConfig:
     return replace(cfg, data=sources[0])
 
 
+def framed_arrays(base: TrainConfig, member: dict[str, Any], parts: tuple[str, ...],
+                  like: dict[str, Arrays] | None = None) -> dict[str, Arrays]:
+    """``load_arrays`` of ``base`` framed as ``member`` (:func:`view_config`); with ``like``, checked to be
+    the same images in the same order as those arrays."""
+    out = load_arrays(view_config(base, member), parts)
+    for p in parts if like is not None else ():
+        if out[p].paths != like[p].paths:
+            margin, border = framing_of(member)
+            raise DatasetError(f"the {margin}/{border} crops of part {p} are not the same images as the first "
+                               "view's (build that cache with landmarks: from the first one)")
+    return out
+
+
 def stacked_arrays(base: TrainConfig, cfgs: list[dict[str, Any]], parts: tuple[str, ...]) -> dict[str, Arrays]:
     """``load_arrays(base, parts)`` with every view's crops stacked on the channel axis (the views of
     :func:`member_views`); the other views' rows must be the same images in the same order."""
     framings, _ = member_views(cfgs)
     by_framing = {framing_of(c): c for c in cfgs}
-    views = [load_arrays(view_config(base, by_framing[f]), parts) for f in framings]
-    out = views[0]
-    for f, other in zip(framings[1:], views[1:]):
+    out = framed_arrays(base, by_framing[framings[0]], parts)
+    for f in framings[1:]:
+        other = framed_arrays(base, by_framing[f], parts, like=out)
         for p in parts:
-            if other[p].paths != out[p].paths:
-                raise DatasetError(f"the {f[0]}/{f[1]} crops of part {p} are not the same images as the first "
-                                   "view's (build that cache with landmarks: from the first one)")
             out[p] = replace(out[p], crops=torch.cat([out[p].crops, other[p].crops], dim=3))
     return out
