@@ -208,3 +208,27 @@ def test_stress_transforms_hit_the_same_part_of_the_face_in_every_view(astronaut
     assert all(x.shape[1:] == crops.shape[1:] and len(x) == len(i) for i, x in sets.values())
     with pytest.raises(ValueError, match="6 channels for 1 view"):
         transform_views(TRANSFORMS["low light"], crops, (0.0,))
+
+
+def test_old_print_and_sharpening_stress_change_tone_and_detail_as_named(astronaut):
+    """The scanned-print subset is sepia (red over green over blue), faded and grainy, the same on every
+    call; the over-sharpened subset adds fine detail without moving the picture."""
+    from agegender.align import align_views
+    from agegender.eval.stress import TRANSFORMS
+    from agegender.predictor import Predictor
+
+    det = Predictor().detect(astronaut)[0]
+    crops = align_views(astronaut, det.landmarks, 112, ((0.0, "edge"),))[None]
+    old = TRANSFORMS["scanned old print"](crops, 1.0)
+    assert old.shape == crops.shape and old.dtype == np.uint8
+    assert (old == TRANSFORMS["scanned old print"](crops, 1.0)).all()
+    mean = old.reshape(-1, 3).astype(float).mean(0)
+    assert mean[0] > mean[1] > mean[2]
+    assert old.astype(float).std() < 0.8 * crops.astype(float).std()
+    sharp = TRANSFORMS["over-sharpened"](crops, 1.0).astype(float)
+
+    def detail(x: np.ndarray) -> float:
+        return float(np.abs(np.diff(x.astype(float), axis=2)).mean())
+
+    assert detail(sharp) > 1.3 * detail(crops)
+    assert abs(sharp.mean() - crops.astype(float).mean()) < 3

@@ -102,6 +102,22 @@ def test_each_domain_effect_keeps_range():
     assert blurred.shape == img.shape and blurred.std() < img.std() / 2
 
 
+def test_old_print_fades_and_tones_every_chosen_image_and_leaves_the_rest(astronaut):
+    from agegender.train.domain_aug import old_print
+
+    crop = np.asarray(Image.fromarray(np.asarray(astronaut)[56:177, 178:273]).resize((112, 112)))
+    img = torch.from_numpy(np.stack([crop] * 64)).permute(0, 3, 1, 2).float() / 255
+    out = old_print(img, torch.Generator().manual_seed(0), p=0.5)
+    assert torch.equal(out, old_print(img, torch.Generator().manual_seed(0), p=0.5))
+    assert out.min() >= 0 and out.max() <= 1
+    changed = (out - img).abs().flatten(1).mean(1) > 0.01
+    assert 16 < int(changed.sum()) < 48 and torch.equal(out[~changed], img[~changed])
+    # faded: less contrast than the photo in every print; toned: most lose the photo's colours
+    assert (out[changed].flatten(1).std(1) < img[changed].flatten(1).std(1)).all()
+    hue = out[changed].mean((2, 3))
+    assert ((hue[:, 0] >= hue[:, 1]) & (hue[:, 1] >= hue[:, 2])).float().mean() > 0.6
+
+
 def test_sample_weights_give_each_source_its_share():
     from agegender.train.dataset import Arrays, concat_arrays
     from agegender.train.engine import sample_weights

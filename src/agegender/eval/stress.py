@@ -1,8 +1,8 @@
 """Stress subsets built from aligned test crops: what photos unlike the training data do to a model.
 
 Selections of real faces (by head turn, from the detector's landmarks) and transformations of the same
-crops (a 24 px face, low light, blur, greyscale, an occluder over the mouth and chin), each scored against
-the original labels. numpy and Pillow only: usable with the inference install.
+crops (a 24 px face, low light, blur, over-sharpening, greyscale, a scanned old print, an occluder over the
+mouth and chin), each scored against the original labels. numpy and Pillow only: usable with the inference install.
 """
 
 from __future__ import annotations
@@ -54,13 +54,32 @@ def _occluded(crops: np.ndarray, zoom: float) -> np.ndarray:
     return out
 
 
+#: sepia toning (rows: output R, G, B from input R, G, B)
+_SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], dtype=np.float32)
+
+
+def _old_print(crops: np.ndarray, zoom: float) -> np.ndarray:
+    """A scanned old print: sepia toning, faded contrast (60 %, lifted blacks), a scanner's sharpening and
+    film grain (the same grain on every call, so that models are compared on the same pixels)."""
+    x = np.clip(crops.astype(np.float32) / 255.0 @ _SEPIA.T, 0.0, 1.0)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    x = ((x - mean) * 0.6 + mean) * 0.85 + 0.15
+    sharpen = ImageFilter.UnsharpMask(radius=1.5 * zoom, percent=100, threshold=0)
+    x = np.stack([np.asarray(Image.fromarray((255 * c).round().astype(np.uint8)).filter(sharpen)) for c in x]) / 255.0
+    grain = np.random.default_rng(0).standard_normal(x.shape[:3] + (1,), dtype=np.float32)
+    return np.clip(255.0 * (x + 0.04 * grain), 0, 255).round().astype(np.uint8)
+
+
 #: name -> fn(crops of one view, zoom): ``zoom`` is the view's scale against the tight crop (1 / (1 + 2 x
 #: margin)), so that every view of a face shows the same change to the photo
 TRANSFORMS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "small face (24 px)": _per_image(_small(24)),
     "low light": _dark,
     "blurred (sigma 2 px)": _per_image(lambda im, zoom: im.filter(ImageFilter.GaussianBlur(2 * zoom))),
+    "over-sharpened": _per_image(
+        lambda im, zoom: im.filter(ImageFilter.UnsharpMask(radius=1.5 * zoom, percent=150, threshold=0))),
     "greyscale": _per_image(lambda im, zoom: im.convert("L")),
+    "scanned old print": _old_print,
     "occluded (lower face)": _occluded,
 }
 

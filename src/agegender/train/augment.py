@@ -56,6 +56,7 @@ def augment(
     p_erase: float = 0.25,
     p_degrade: float = 0.0,
     p_domain: float = 0.0,
+    p_print: float = 0.0,
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
 ) -> torch.Tensor:
@@ -67,6 +68,7 @@ def augment(
     ``p_domain`` > 0 adds the photo-domain effects of :func:`domain_aug.domain_shift` (old prints, casts,
     low light, heavy blur or sharpening, small faces, halftone, grain, occluders), heavy JPEG
     (quality 8-40) with that probability, and a wider scale range (0.8-1.2) and shift (10 %).
+    ``p_print`` > 0 turns that share of the batch into scanned old prints (:func:`domain_aug.old_print`).
     """
     n = x.shape[0]
     g = generator
@@ -118,6 +120,10 @@ def augment(
         from .domain_aug import domain_shift
 
         img = domain_shift(img, g, p_domain)
+    if p_print > 0:
+        from .domain_aug import old_print
+
+        img = old_print(img, g, p_print)
     m = torch.tensor(mean).view(1, 3, 1, 1)
     s = torch.tensor(std).view(1, 3, 1, 1)
     img = (img - m) / s

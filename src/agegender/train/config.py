@@ -86,6 +86,9 @@ class TrainConfig:
     #: probability of each photo-domain augmentation (sepia, casts, low contrast, heavy blur or sharpening,
     #: grain, halftone, heavy JPEG, 24-48 px faces, occluders; train/domain_aug.py); 0: off
     domain_aug: float = 0.0
+    #: share of training crops turned into scanned old prints (toning, fading, sharpening, grain at once;
+    #: train/domain_aug.py ``old_print``); 0: off
+    old_print: float = 0.0
     max_rotate: float = 12.0  # degrees
     seed: int = 0
     threads: int = 2

@@ -62,7 +62,8 @@ def train_one_epoch(
         crops = data.crops[idx]
         if donors is not None and cfg.context_mask > 0:
             crops = mask_context(crops, donors, cfg.context_mask, aug_g)
-        x = augment(crops, aug_g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug)
+        x = augment(crops, aug_g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug,
+                    p_print=cfg.old_print)
         g_logits, a_logits, _ = model(x)
         loss, parts = multitask_loss(
             g_logits, a_logits, data.gender[idx], data.age[idx], data.age_low[idx], data.age_high[idx],
