@@ -83,6 +83,18 @@ agegender export runs/xd-kd-s1 runs/xd-ctx-long --fp16-weights --name multidomai
   --out runs/multidomain-v7/multidomain.onnx
 python scripts/card_stop15.py runs/multidomain-v7/multidomain.json
 cp runs/multidomain-v7/multidomain.onnx runs/multidomain-v7/multidomain.json src/agegender/assets/
+# stop 16: xd-ctx-long trained on (not shipped alone: a pool member); the leave-one-domain-out check of v7's
+# recipe (its wide network on UTKFace alone, in xd-ctx's two steps, beside xd-long-utk; scored on AAF val)
+agegender train configs/xd-ctx-long2.yaml
+agegender train configs/xd-ctx-utk.yaml
+agegender train configs/xd-ctx-long-utk.yaml
+agegender export runs/xd-long-utk runs/xd-ctx-long-utk --fp16-weights --name lodo-v7 --version 0.0.1 \
+  --out runs/lodo-v7/model.onnx
+# stop 16: networks fine-tuned on scanned old prints (old_print), distilled from clean-crop teachers
+agegender train configs/utk-print.yaml
+agegender train configs/xd-print.yaml
+agegender train configs/xd-kd-print.yaml
+agegender train configs/xd-ctx-print.yaml
 
 if [[ "${1:-}" == "--fast" ]]; then
   # 5. run E (face-embedding gender teacher), the three students as one teacher, then run F
