@@ -95,6 +95,12 @@ agegender train configs/utk-print.yaml
 agegender train configs/xd-print.yaml
 agegender train configs/xd-kd-print.yaml
 agegender train configs/xd-ctx-print.yaml
+# `multidomain` v8 (stop 16): K1, xd-print and xd-kd-print on the tight crop, xd-ctx-print on the wide view, one
+# pass each; chosen on the val parts (docs/domains.md, "Stop 16"), then its card's full-pipeline figures
+agegender export runs/xd-kd-s1 runs/xd-print runs/xd-kd-print runs/xd-ctx-print --no-flip --fp16-weights \
+  --name multidomain --version 8.0.0 --out runs/multidomain-v8/multidomain.onnx
+python scripts/card_stop16.py runs/multidomain-v8/multidomain.json
+cp runs/multidomain-v8/multidomain.onnx runs/multidomain-v8/multidomain.json src/agegender/assets/
 
 if [[ "${1:-}" == "--fast" ]]; then
   # 5. run E (face-embedding gender teacher), the three students as one teacher, then run F
