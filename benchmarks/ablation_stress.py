@@ -52,7 +52,11 @@ def main() -> int:
             framing = framing_of(configs[m])
             crops = framed_crops(config, args.part, data, [framing], [configs[m]])[sample]
             sets = {k: v for k, v in stress_sets(crops, lms, (framing[0],)).items() if not wanted or k in wanted}
-            probs[m] = {k: (idx, *member_probs(m, torch.from_numpy(x), mirror=False)) for k, (idx, x) in sets.items()}
+            # one pass of the network over every subset at once, split back per subset
+            pg, pa = member_probs(m, torch.from_numpy(np.concatenate([x for _, x in sets.values()])), mirror=False)
+            ends = np.cumsum([len(idx) for idx, _ in sets.values()])
+            probs[m] = {k: (idx, g, a) for (k, (idx, _)), g, a in
+                        zip(sets.items(), np.split(pg, ends[:-1]), np.split(pa, ends[:-1]))}
         rows = []
         for run in args.runs:
             members = run.split("+")

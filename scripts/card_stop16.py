@@ -5,9 +5,10 @@ after the export and the evaluations:
   python scripts/card_stop16.py runs/multidomain-v8/multidomain.json
 """
 
-import json
 import sys
 from pathlib import Path
+
+from card_update import update_card
 
 EVALUATE = "agegender evaluate --model multidomain"
 FULL_PIPELINE = {
@@ -64,11 +65,4 @@ NOTES = (
 )
 
 if __name__ == "__main__":
-    card_path = Path(sys.argv[1])
-    card = json.loads(card_path.read_text())
-    card["metrics"]["full_pipeline"] = FULL_PIPELINE
-    card["metrics"]["leave_one_domain_out"] = LEAVE_ONE_DOMAIN_OUT
-    card["limitations"] += [x for x in LIMITATIONS if x not in card["limitations"]]
-    card["notes"] = NOTES
-    card_path.write_text(json.dumps(card, indent=2))
-    print(f"updated {card_path}")
+    update_card(Path(sys.argv[1]), FULL_PIPELINE, LEAVE_ONE_DOMAIN_OUT, LIMITATIONS, NOTES)
