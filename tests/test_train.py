@@ -200,3 +200,49 @@ def test_tta_adds_nothing_when_the_graph_has_the_mirror_pass(tiny, tmp_path, ast
     p.tta = True
     both, _ = p.predict_crops(crop[None])
     assert both[0].p_female == plain[0].p_female and both[0].age == plain[0].age
+
+
+def test_interpolated_run_lies_between_its_ends_and_exports(tiny, tmp_path):
+    """WiSE-FT: alpha 0 gives the start network back, 1 the fine-tuned one; the export's card records both."""
+    from agegender.errors import DatasetError
+    from agegender.train.export import export_run, load_run_model
+    from agegender.train.interpolate import interpolate_run
+
+    tmp, csv_path = tiny
+    run = tmp / "run"
+    if not (run / "best.pt").exists():
+        fit(load_config(write_config(tmp, csv_path)))
+    tuned = fit(load_config(write_config(tmp_path, csv_path, out_dir=str(tmp_path / "tuned")),
+                            [f"init={run}", "freeze_bn=true", "seed=3", "lr=0.01", f"data.split={tmp / 'split.csv'}",
+                             f"data.cache={tmp / 'cache'}"]))
+    x = torch.randn(2, 3, 112, 112)
+    outs = {}
+    for alpha in (0.0, 0.5, 1.0):
+        model, ck = load_run_model(interpolate_run(tuned, alpha, tmp_path / f"wise-{alpha}"))
+        with torch.no_grad():
+            outs[alpha] = model(x)[1]
+        assert ck["config"]["interpolated"] == {"start": str(run), "tuned": str(tuned), "alpha": alpha}
+    start, tuned_model = load_run_model(run)[0], load_run_model(tuned)[0]
+    with torch.no_grad():
+        assert torch.allclose(outs[0.0], start(x)[1], atol=1e-5)
+        assert torch.allclose(outs[1.0], tuned_model(x)[1], atol=1e-5)
+    assert not torch.allclose(outs[0.5], outs[0.0]) and not torch.allclose(outs[0.5], outs[1.0])
+    mid = load_run_model(tmp_path / "wise-0.5")[0].state_dict()
+    for name, w in tuned_model.state_dict().items():
+        if w.is_floating_point():
+            assert torch.allclose(mid[name], (w + start.state_dict()[name]) / 2, atol=1e-6), name
+    card, diff = export_run([tmp_path / "wise-0.5"], tmp_path / "wise.onnx", flip=False)
+    assert diff < 1e-4 and card.training["configs"][0]["interpolated"]["alpha"] == 0.5
+    with pytest.raises(ValueError, match="alpha"):
+        interpolate_run(tuned, 1.5, tmp_path / "bad")
+    with pytest.raises(DatasetError, match="no init"):
+        interpolate_run(run, 0.5, tmp_path / "bad")
+
+
+def test_interpolate_command_reports_bad_input(tmp_path, capsys):
+    from agegender.cli import main
+
+    assert main(["interpolate", str(tmp_path / "nope"), "--alpha", "0.5", "--out", str(tmp_path / "o")]) == 2
+    assert "best.pt not found" in capsys.readouterr().err
+    assert main(["interpolate", str(tmp_path), "--alpha", "1.5", "--out", str(tmp_path / "o")]) == 2
+    assert "--alpha must lie between 0 and 1" in capsys.readouterr().err

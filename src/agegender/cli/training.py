@@ -54,6 +54,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    _need_torch()
+    from ..train.interpolate import interpolate_run
+
+    if not 0.0 <= args.alpha <= 1.0:
+        raise UsageError(f"--alpha must lie between 0 and 1, got {args.alpha}")
+    out = interpolate_run(args.run, args.alpha, args.out, start=args.start or "")
+    print(f"interpolated run written to {out}")
+    return 0
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     _need_torch()
     from ..train.label_noise import clean_dataset
@@ -128,6 +139,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--fp16-weights", action="store_true",
                     help="store weights as float16 (half the file; computation stays float32)")
     ex.set_defaults(func=cmd_export)
+
+    ip = sub.add_parser("interpolate", help="move a fine-tuned run's weights back towards its start (WiSE-FT)")
+    ip.add_argument("run", metavar="RUN_DIR", help="a fine-tuned training run")
+    ip.add_argument("--alpha", type=float, required=True, help="share of the fine-tuned weights, 0 to 1")
+    ip.add_argument("--start", metavar="RUN_OR_ONNX#K", help="the network it started from (default: its init)")
+    ip.add_argument("--out", required=True, metavar="DIR", help="new run folder (best.pt)")
+    ip.set_defaults(func=cmd_interpolate)
 
     cl = sub.add_parser("clean", help="flag noisy gender labels with two unlike models (writes a drop list)")
     cl.add_argument("--data", required=True, metavar="SPEC", help="DATASET:PATH, e.g. aaf:../data/aaf")
