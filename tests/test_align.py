@@ -232,3 +232,30 @@ def test_old_print_and_sharpening_stress_change_tone_and_detail_as_named(astrona
 
     assert detail(sharp) > 1.3 * detail(crops)
     assert abs(sharp.mean() - crops.astype(float).mean()) < 3
+
+
+@pytest.mark.parametrize("shrink", [3.0, 6.5])
+def test_large_faces_are_block_averaged_not_aliased(astronaut, shrink):
+    """A face shrunk many times keeps the photo's grain at full strength under bilinear sampling alone;
+    block averaging first removes most of it and keeps the geometry."""
+    big = np.asarray(Image.fromarray(astronaut).resize((round(512 * shrink),) * 2, Image.LANCZOS), np.float32)
+    noise = np.random.default_rng(0).normal(0.0, 20.0, big.shape[:2])[..., None]
+    noisy = np.clip(big + noise, 0, 255).astype(np.uint8)
+    clean = big.clip(0, 255).astype(np.uint8)
+    m = _similarity(0.2, 1.0 / shrink, -20.0, 10.0)  # the astronaut's 512 px at about 112 px
+    grain = {aa: (warp_affine(noisy, m, 112, antialias=aa).astype(float)
+                  - warp_affine(clean, m, 112, antialias=aa).astype(float)).std() for aa in (False, True)}
+    assert grain[False] > 12.0  # bilinear sampling barely averages: most of the 20-level grain survives
+    assert grain[True] < grain[False] / 2
+    # the same picture either way: the clean crops differ only by the blur of block averaging
+    a, b = (warp_affine(clean, m, 112, antialias=aa).astype(float) for aa in (False, True))
+    assert np.abs(a - b).mean() < 6.0
+    # the face shrunk by the same similarity from the small photo looks like the averaged crop
+    small = warp_affine(astronaut, _similarity(0.2, 1.0, -20.0, 10.0), 112).astype(float)
+    assert np.abs(b - small).mean() < np.abs(a - small).mean() + 0.5
+
+
+def test_faces_shrunk_less_than_twice_are_cropped_as_before(astronaut):
+    m = _similarity(0.3, 1 / 1.9, 15.0, -4.0)
+    np.testing.assert_array_equal(warp_affine(astronaut, m, 112, antialias=True),
+                                  warp_affine(astronaut, m, 112, antialias=False))

@@ -64,12 +64,24 @@ BORDERS = ("edge", "grey")
 GREY = 128
 
 
-def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int, border: str = "edge") -> np.ndarray:
+#: Shrinking past this factor averages blocks of photo pixels first (see :func:`warp_affine`).
+MAX_POINT_DOWNSCALE = 2.0
+
+
+def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int, border: str = "edge",
+                antialias: bool = True) -> np.ndarray:
     """Warp an RGB uint8 image with a 2x3 forward matrix into a ``size`` x ``size`` crop (bilinear).
 
     Only the source region under the crop is touched; where the crop reaches past the image border,
     its edge pixels are repeated (``border="edge"``: no black bars, no mirrored second face) or it is
     painted mid-grey (``border="grey"``).
+
+    Bilinear sampling reads only the four photo pixels nearest each crop pixel, so a large face shrunk
+    many times over keeps its finest detail (grain, sensor noise, pores, scan texture) at full strength
+    and aliased: the crop looks sharper and grainier than the photo. With ``antialias``, a face shrunk
+    by ``k >= 2`` times is first averaged over ``k`` x ``k`` blocks (``k = floor(shrink)``), which
+    leaves the last step below :data:`MAX_POINT_DOWNSCALE`, the range of the training crops; crops
+    shrunk less are unchanged.
     """
     if border not in BORDERS:
         raise ValueError(f"border must be one of {BORDERS}, not {border!r}")
@@ -91,7 +103,13 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int, border: str = 
             region = np.pad(image[cy0:cy1, cx0:cx1], pads, mode="constant", constant_values=GREY)
     shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
     local_inv = (np.linalg.inv(shift) @ inv)[:2]
-    out = Image.fromarray(np.ascontiguousarray(region)).transform(
+    pil = Image.fromarray(np.ascontiguousarray(region))
+    shrink = 1.0 / np.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    if antialias and shrink >= MAX_POINT_DOWNSCALE:
+        k = int(shrink)
+        pil = pil.reduce(k)  # block means; photo pixel edge x becomes x / k
+        local_inv = local_inv / k
+    out = pil.transform(
         (size, size), Image.AFFINE, data=tuple(local_inv.ravel()), resample=Image.BILINEAR
     )
     return np.asarray(out, dtype=np.uint8)
@@ -104,10 +122,11 @@ def align_face(
     margin: float = 0.0,
     template: np.ndarray = TEMPLATE,
     border: str = "edge",
+    antialias: bool = True,
 ) -> np.ndarray:
     """Crop one face: similarity-warp ``landmarks`` (5, 2) onto the template; returns (size, size, 3)."""
     m = estimate_similarity(landmarks, template_points(size, margin, template))
-    return warp_affine(image, m, size, border)
+    return warp_affine(image, m, size, border, antialias)
 
 
 def visible_window(
@@ -152,10 +171,11 @@ def align_views(
     size: int,
     framings: tuple[tuple[float, str], ...],
     template: np.ndarray = TEMPLATE,
+    antialias: bool = True,
 ) -> np.ndarray:
     """One crop of the face per (margin, border) framing, stacked on the channel axis: (size, size, 3 x
     views). With one framing this is :func:`align_face`."""
-    return _stack([align_face(image, landmarks, size, m, template, b) for m, b in framings])
+    return _stack([align_face(image, landmarks, size, m, template, b, antialias) for m, b in framings])
 
 
 def center_crop_views(image: np.ndarray, size: int, framings: tuple[tuple[float, str], ...]) -> np.ndarray:
