@@ -69,8 +69,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stress-n", type=int, default=1000,
                     help="stress subsets are built from this many faces per source (fixed seed; 0: all)")
+    ap.add_argument("--sources", default=",".join(SOURCES), help=f"comma-separated, of: {', '.join(SOURCES)}")
     ap.add_argument("--out", help="also write the tables here (markdown)")
     args = ap.parse_args()
+    wanted = [s.strip() for s in args.sources.split(",") if s.strip()]
+    if unknown := [s for s in wanted if s not in SOURCES]:
+        ap.error(f"unknown source(s) {unknown}; choose from {list(SOURCES)}")
     names = args.names or args.models
     from agegender.card import ModelCard
     from agegender.eval.metrics import expected_calibration_error
@@ -81,7 +85,8 @@ def main() -> int:
     lines = ["# Cross-domain results", "",
              "Cached aligned crops, ONNX Runtime, each card's temperature; `gender` = accuracy, `MAE` in years; "
              f"command: `python benchmarks/cross_domain.py {' '.join(sys.argv[1:])}`", ""]
-    for source, (config, noisy) in SOURCES.items():
+    for source in wanted:
+        config, noisy = SOURCES[source]
         data = cached_parts(config, ("test",), args.threads)["test"]
         gender, age = data.gender.numpy(), data.age.numpy()
         lms = landmarks_of(config, data.paths)
