@@ -118,6 +118,8 @@ agegender train configs/utk-print-lodo.yaml
 agegender interpolate runs/utk-print-lodo --alpha 0.5 --out runs/wise-utk-print-lodo-0.5
 agegender export runs/xd-long-utk runs/wise-utk-print-lodo-0.5 --fp16-weights --name lodo-v6 --version 0.0.1 \
   --out runs/lodo-v6/model.onnx
+# v6 distilled into its print-trained network, for a two-pass pair (stop 17; did not help, stopped after 2 epochs)
+agegender train configs/utk-print-kd6.yaml --set epochs=2
 
 if [[ "${1:-}" == "--fast" ]]; then
   # 5. run E (face-embedding gender teacher), the three students as one teacher, then run F
