@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, UTK_ROOT, UTK_SPLIT, md_table  # noqa: E402
@@ -47,15 +47,11 @@ def grain(im: Image.Image, sigma: float, rng: np.random.Generator) -> Image.Imag
     return Image.fromarray((np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
-def old_print(im: Image.Image, scale: float, rng: np.random.Generator) -> Image.Image:
-    """The stress subset's scanned print (``agegender.eval.stress``: sepia, contrast 60 % with lifted
-    blacks, unsharp mask, grain 0.04) applied at the large photo's own pixels."""
-    sepia = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], np.float32)
-    x = np.clip(np.asarray(im, np.float32) / 255.0 @ sepia.T, 0.0, 1.0)
-    x = ((x - x.mean()) * 0.6 + x.mean()) * 0.85 + 0.15
-    out = Image.fromarray((255 * x).round().astype(np.uint8))
-    out = out.filter(ImageFilter.UnsharpMask(radius=1.5 * scale, percent=100, threshold=0))
-    return grain(out, 0.04, rng)
+def old_print(im: Image.Image, scale: float) -> Image.Image:
+    """The stress subset's scanned print (``agegender.eval.stress``) applied at the large photo's own pixels."""
+    from agegender.eval.stress import TRANSFORMS
+
+    return Image.fromarray(TRANSFORMS["scanned old print"](np.asarray(im)[None], scale)[0])
 
 
 def conditions(scale: float, sigma: float) -> dict[str, object]:
@@ -64,7 +60,7 @@ def conditions(scale: float, sigma: float) -> dict[str, object]:
         "original": lambda im, rng: im,
         s: lambda im, rng: enlarge(im, scale),
         f"{s} + grain {sigma:g}": lambda im, rng: grain(enlarge(im, scale), sigma, rng),
-        f"{s} + print": lambda im, rng: old_print(enlarge(im, scale), scale, rng),
+        f"{s} + print": lambda im, rng: old_print(enlarge(im, scale), scale),
     }
 
 

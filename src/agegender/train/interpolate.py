@@ -43,8 +43,6 @@ def interpolate_run(run_dir: str | Path, alpha: float, out_dir: str | Path, star
     """Write ``out_dir/best.pt``: the run's best weights moved back towards ``start`` (default: the run's own
     ``init``: a run folder, a checkpoint or ``model.onnx#K``). The config is the run's, renamed, with the
     interpolation recorded, so exports and cards name both ends."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     if not (Path(run_dir) / "best.pt").is_file():
         raise DatasetError(f"{run_dir}: best.pt not found (is it a training run folder?)")
     tuned_model, ck = load_run_model(run_dir)
