@@ -7,7 +7,10 @@ the shipped graph computes; the temperature of each card is applied. Sources:
 * All-Age-Faces official val list (our `test` part of `configs/splits/aaf.csv`, 6,685 images), on the
   labels as given and without the images `agegender clean` flagged (`configs/clean/aaf_gender_noise.csv`).
 
-    python benchmarks/cross_domain.py MODEL... [--names NAME...] [--out docs/results/cross_domain.md]
+    python benchmarks/cross_domain.py MODEL... [--names NAME...] [--part val] [--out docs/results/cross_domain.md]
+
+``--part val`` scores each source's val part instead (UTKFace val, 1,583 images; AAF val, 664 images carved
+from its official train list), for choosing.
 
 MODEL: a shipped model name, a card (.json) or an ONNX file with its card. Needs the train extra (to read
 the split and the cache as training does) and the data (UTKFace in ../shared/data, AAF in ../data/aaf).
@@ -26,8 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, cached_parts, framed_crops, md_table, score_probs  # noqa: E402
 
-#: name -> (config whose single source is read, whether its labels have a noise list)
-SOURCES = {"UTKFace test": ("configs/xd-utk.yaml", False), "AAF val (official)": ("configs/xd-aaf.yaml", True)}
+#: name -> (config whose single source is read, whether its labels have a noise list, short name for --part val)
+SOURCES = {"UTKFace test": ("configs/xd-utk.yaml", False, "UTKFace"),
+           "AAF val (official)": ("configs/xd-aaf.yaml", True, "AAF")}
 NOISE = REPO / "configs" / "clean" / "aaf_gender_noise.csv"
 
 
@@ -70,6 +74,7 @@ def main() -> int:
     ap.add_argument("--stress-n", type=int, default=1000,
                     help="stress subsets are built from this many faces per source (fixed seed; 0: all)")
     ap.add_argument("--sources", default=",".join(SOURCES), help=f"comma-separated, of: {', '.join(SOURCES)}")
+    ap.add_argument("--part", default="test", help="split part to score: test (default) or val, for choosing")
     ap.add_argument("--out", help="also write the tables here (markdown)")
     args = ap.parse_args()
     wanted = [s.strip() for s in args.sources.split(",") if s.strip()]
@@ -86,8 +91,9 @@ def main() -> int:
              "Cached aligned crops, ONNX Runtime, each card's temperature; `gender` = accuracy, `MAE` in years; "
              f"command: `python benchmarks/cross_domain.py {' '.join(sys.argv[1:])}`", ""]
     for source in wanted:
-        config, noisy = SOURCES[source]
-        data = cached_parts(config, ("test",), args.threads)["test"]
+        config, noisy, short = SOURCES[source]
+        heading = source if args.part == "test" else f"{short}, {args.part} part"
+        data = cached_parts(config, (args.part,), args.threads)[args.part]
         gender, age = data.gender.numpy(), data.age.numpy()
         lms = landmarks_of(config, data.paths)
         sample = np.arange(len(data))
@@ -100,7 +106,7 @@ def main() -> int:
             # a model with several views reads every framing of each face (its card's alignment.views)
             card = ModelCard.load(resolve_card_path(model))
             framings = card.alignment.framings
-            crops = framed_crops(config, "test", data, framings, card.training.get("configs") or [])
+            crops = framed_crops(config, args.part, data, framings, card.training.get("configs") or [])
             sets = {k: (sample[idx], x) for k, (idx, x) in
                     stress_sets(crops[sample], lms[sample], tuple(m for m, _ in framings)).items()}
             sets["all"] = (np.arange(len(crops)), crops)
@@ -121,8 +127,8 @@ def main() -> int:
                         mc = score_probs(pg[clean], pa[clean], gender[clean], age[clean])
                         row.append(f"{100 * mc['gender_accuracy']:.1f} % / {mc['age_mae']:.2f}")
             rows.append(row)
-            print(f"{source}: {row}", file=sys.stderr)
-        lines += [f"## {source}", "", "gender accuracy / age MAE (bias: mean predicted minus labelled age; ECE: "
+            print(f"{heading}: {row}", file=sys.stderr)
+        lines += [f"## {heading}", "", "gender accuracy / age MAE (bias: mean predicted minus labelled age; ECE: "
                   "expected calibration error of the gender probability, 10 bins)", "",
                   md_table(header, rows), ""]
     text = "\n".join(lines)

@@ -246,3 +246,37 @@ def test_interpolate_command_reports_bad_input(tmp_path, capsys):
     assert "best.pt not found" in capsys.readouterr().err
     assert main(["interpolate", str(tmp_path), "--alpha", "1.5", "--out", str(tmp_path / "o")]) == 2
     assert "--alpha must lie between 0 and 1" in capsys.readouterr().err
+
+
+def test_noise_ceiling_command_writes_the_training_crops_level(tiny, tmp_path, capsys):
+    """`agegender noise-ceiling` measures the config's training crops and writes the level into the card."""
+    import json
+    import shutil
+
+    from agegender.card import ModelCard
+    from agegender.cli import main
+    from agegender.denoise import noise_level
+    from agegender.runtime import default_model_path
+    from agegender.train.noise_ceiling import training_crops
+
+    tmp, csv_path = tiny
+    cfg = write_config(tmp, csv_path)
+    src = default_model_path()
+    card = tmp_path / "model.json"
+    shutil.copy(src, card)
+    shutil.copy(src.parent / ModelCard.load(src).weights_file, tmp_path)
+
+    assert main(["noise-ceiling", str(card), "--config", str(cfg), "--percentile", "90"]) == 0
+    expected = round(float(np.percentile(noise_level(training_crops(cfg)), 90)), 3)
+    written = json.loads(card.read_text())
+    assert written["input"]["noise_ceiling"] == expected > 0
+    assert written["training"]["noise_ceiling"]["percentile"] == 90
+    assert ModelCard.load(card).input.noise_ceiling == expected
+
+    assert main(["noise-ceiling", str(card), "--remove"]) == 0
+    assert ModelCard.load(card).input.noise_ceiling is None
+    capsys.readouterr()
+    assert main(["noise-ceiling", str(card)]) == 2
+    assert "--percentile P or --remove" in capsys.readouterr().err
+    assert main(["noise-ceiling", str(card), "--percentile", "95"]) != 0
+    assert "needs the training config" in capsys.readouterr().err

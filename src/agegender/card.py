@@ -31,6 +31,9 @@ class InputSpec:
     scale: float = 1.0 / 255.0  # pixel values are multiplied by this, then standardised
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    #: crops noisier than this (``denoise.noise_level``) are blurred back under it before the network; the
+    #: level below which most of the model's training crops lie. None: crops go in as they are
+    noise_ceiling: float | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ class ModelCard:
             raise ModelCardError(f"{where}: malformed model card ({exc})") from exc
         if card.input.color not in ("RGB", "BGR") or card.input.layout != "NCHW":
             raise ModelCardError(f"{where}: unsupported input colour/layout {card.input.color}/{card.input.layout}")
+        ceiling = card.input.noise_ceiling
+        if ceiling is not None and (isinstance(ceiling, bool) or not isinstance(ceiling, (int, float)) or ceiling <= 0):
+            raise ModelCardError(f"{where}: input.noise_ceiling must be a positive number, not {ceiling!r}")
         for margin, border in card.alignment.framings:
             if border not in ("edge", "grey"):
                 raise ModelCardError(f"{where}: unknown alignment border {border!r}")

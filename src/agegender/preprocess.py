@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from .card import InputSpec
+from .denoise import reduce_noise
 
 
 def to_input(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
     """(N, H, W, 3) RGB uint8 -> (N, 3, H, W) float32, scaled and standardised. Crops with several views
-    stacked on the channel axis, (N, H, W, 3 x V), give (N, 3 x V, H, W), each view standardised alike."""
+    stacked on the channel axis, (N, H, W, 3 x V), give (N, 3 x V, H, W), each view standardised alike.
+    Where the card names a noise ceiling, crops above it are first smoothed (``denoise.reduce_noise``)."""
     if crops.ndim == 3:
         crops = crops[None]
     n, h, w, c = crops.shape
     if c % 3:
         raise ValueError(f"crops must have 3 channels per view, not {c}")
+    if spec.noise_ceiling is not None and crops.dtype == np.uint8:
+        crops, _ = reduce_noise(crops, spec.noise_ceiling)
     x = crops.astype(np.float32).reshape(n, h, w, c // 3, 3) * np.float32(spec.scale)
     if spec.color == "BGR":
         x = x[..., ::-1]

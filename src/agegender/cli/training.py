@@ -65,6 +65,19 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_noise_ceiling(args: argparse.Namespace) -> int:
+    _need_torch()
+    from ..train.noise_ceiling import set_noise_ceiling
+
+    if args.remove == (args.percentile is not None):
+        raise UsageError("give either --percentile P or --remove")
+    if args.percentile is not None and not 0 < args.percentile <= 100:
+        raise UsageError(f"--percentile must lie in (0, 100], got {args.percentile}")
+    value = set_noise_ceiling(args.card, args.config, None if args.remove else args.percentile, limit=args.limit)
+    print(f"{args.card}: noise ceiling {'removed' if value is None else value}")
+    return 0
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     _need_torch()
     from ..train.label_noise import clean_dataset
@@ -146,6 +159,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     ip.add_argument("--start", metavar="RUN_OR_ONNX#K", help="the network it started from (default: its init)")
     ip.add_argument("--out", required=True, metavar="DIR", help="new run folder (best.pt)")
     ip.set_defaults(func=cmd_interpolate)
+
+    nc = sub.add_parser("noise-ceiling", help="write into a card the grain level of its training crops, above "
+                        "which inference smooths a crop")
+    nc.add_argument("card", metavar="CARD", help="the model card (JSON) to update")
+    nc.add_argument("--config", action="append", default=[], help="training config whose train crops to measure")
+    nc.add_argument("--percentile", type=float, help="share of training crops under the ceiling, e.g. 95")
+    nc.add_argument("--limit", type=int, default=0, help="measure at most this many crops per config (0: all)")
+    nc.add_argument("--remove", action="store_true", help="take the ceiling out of the card")
+    nc.set_defaults(func=cmd_noise_ceiling)
 
     cl = sub.add_parser("clean", help="flag noisy gender labels with two unlike models (writes a drop list)")
     cl.add_argument("--data", required=True, metavar="SPEC", help="DATASET:PATH, e.g. aaf:../data/aaf")
