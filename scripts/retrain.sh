@@ -137,3 +137,8 @@ agegender export runs/xd-kd-s1 --no-flip --fp16-weights --name attn_mbv2_xd_kd -
   --out runs/fast-v4/fast.onnx
 python scripts/card_stop14.py fast runs/fast-v4/fast.json
 cp runs/fast-v4/fast.onnx runs/fast-v4/fast.json src/agegender/assets/
+# stop 18: the noise ceiling of each shipped card (docs/domains.md, "Stop 18"): the 95th
+# percentile of the noise level of the UTKFace + AAF training crops, written into the card
+for m in model fast; do
+  agegender noise-ceiling src/agegender/assets/$m.json --config configs/xd-long.yaml --percentile 95
+done

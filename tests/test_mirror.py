@@ -61,7 +61,9 @@ def test_policy_mirrors_exactly_the_uncertain_faces(tmp_path, astronaut):
     # a policy that picks one of the two: that one gets the mirror pass, the other stays plain
     raw = never.runtime.run(to_input(crops, never.card.input))
     pf = np.exp(raw.gender_logits[:, 1]) / np.exp(raw.gender_logits).sum(1)
-    margin = float(np.sort(np.minimum(pf, 1 - pf))[0])  # the surer face's margin: only the other is above it
+    surer, other = np.sort(np.minimum(pf, 1 - pf))
+    assert other - surer > 1e-3
+    margin = float(surer + other) / 2  # between the two faces' margins: only the less sure one is above it
     some = Predictor(model=_card_copy(tmp_path, {"gender_margin": margin, "age_sd": 1e9}), threads=1)
     got = some.predict_crops(crops)[0]
     pick = int(np.argmax(np.minimum(pf, 1 - pf)))
