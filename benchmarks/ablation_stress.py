@@ -41,7 +41,7 @@ def main() -> int:
     wanted = [s.strip() for s in args.subsets.split(",") if s.strip()]
     specs = sorted({m for r in args.runs for m in r.split("+")})
     configs = {m: member_config(m) for m in specs}
-    for source, (config, _) in SOURCES.items():
+    for source, (config, _, _) in SOURCES.items():
         data = cached_parts(config, (args.part,), args.threads)[args.part]
         rng = np.random.default_rng(0)
         sample = np.sort(rng.choice(len(data), min(args.stress_n, len(data)), replace=False))

@@ -204,6 +204,11 @@ def test_stress_transforms_hit_the_same_part_of_the_face_in_every_view(astronaut
     assert (wide[y, int(56 - 30 * zoom) : int(56 + 30 * zoom)] == 128).all()
     assert (wide[:60] == crops[0, :60, :, 3:]).all()  # above the mouth: untouched
     assert (wide[100:, :5] == crops[0, 100:, :5, 3:]).all()  # beside the tight crop: untouched
+    hair = transform_views(TRANSFORMS["hair covered (sides and top)"], crops, (0.0, 0.25))
+    tight, wide = hair[0, ..., :3], hair[0, ..., 3:]
+    assert (tight[:13] == 128).all() and (tight[:, :13] == 128).all() and (tight[:, 99:] == 128).all()
+    assert (tight[14:, 14:98] == crops[0, 14:, 14:98, :3]).all()  # the face and chin stay
+    assert (wide[:, :27] == 128).all() and (wide[40:, 30:82] == crops[0, 40:, 30:82, 3:]).all()
     sets = stress_sets(crops, det.landmarks[None], (0.0, 0.25))
     assert all(x.shape[1:] == crops.shape[1:] and len(x) == len(i) for i, x in sets.values())
     with pytest.raises(ValueError, match="6 channels for 1 view"):

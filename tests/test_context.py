@@ -121,8 +121,33 @@ def test_card_carries_the_border():
         ModelCard.from_dict(card)
 
 
+def test_hair_dropout_greys_only_side_bands(astronaut):
+    torch = pytest.importorskip("torch", reason="hair dropout is training code (train extra)")
+    from agegender.train.context import hide_borders
+
+    crop = align_face(astronaut, _face_landmarks(astronaut), 112, 0.0)
+    crops = torch.from_numpy(np.stack([crop] * 64))
+    assert torch.equal(hide_borders(crops, 0.0, torch.Generator().manual_seed(0)), crops)
+    out = hide_borders(crops, 1.0, torch.Generator().manual_seed(0))
+    again = hide_borders(crops, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again) and torch.equal(crops[0], torch.from_numpy(crop))
+    inner = slice(17, 95)  # deeper than any band (15 % of 112 = 17 px)
+    assert torch.equal(out[:, inner, inner], crops[:, inner, inner])
+    bands = []
+    for k in range(64):
+        changed = (out[k] != crops[k]).any(-1)
+        assert changed.any(), "every chosen crop loses at least one side"
+        assert (out[k][changed] == GREY).all()
+        rows, cols = changed.all(1), changed.all(0)  # a hidden top or bottom band spans whole rows
+        bands.append(int(rows[:17].sum() + rows[95:].sum() + cols[:17].sum() + cols[95:].sum()))
+    assert min(bands) >= 5 and len(set(bands)) > 10, "bands 6-17 px deep, of varied depth and sides"
+    some = hide_borders(crops, 0.3, torch.Generator().manual_seed(1))
+    share = float((some != crops).flatten(1).any(1).float().mean())
+    assert 0.1 < share < 0.5
+
+
 def test_context_mask_trains_on_real_faces(tmp_path, astronaut):
-    """A run with a wide grey-filled crop and the context mask: tight photos become donors."""
+    """A run with a wide grey-filled crop, the context mask and hair dropout: tight photos become donors."""
     pytest.importorskip("torch", reason="training tests need the train extra (torch)")
     from _synth import write_config
     from agegender.train.config import load_config
@@ -141,7 +166,7 @@ def test_context_mask_trains_on_real_faces(tmp_path, astronaut):
     with open(root / "labels.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([("path", "age", "gender"), *rows])
     cfg_path = write_config(tmp_path, root / "labels.csv", input_size=64, margin=0.2, border="grey",
-                            context_mask=0.5)
+                            context_mask=0.5, hair_dropout=0.5)
     run = fit(load_config(cfg_path))
     assert (run / "best.pt").exists()
     assert json.loads((run / "config.json").read_text())["border"] == "grey"

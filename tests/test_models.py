@@ -19,7 +19,7 @@ def test_registry_refuses_duplicates_and_unknown():
         create_model("nope")
 
 
-@pytest.mark.parametrize("name", ["attn_mbv2", "mbv2", "attn_mbv2_nogender"])
+@pytest.mark.parametrize("name", ["attn_mbv2", "mbv2", "attn_mbv2_nogender", "attn_mbv2_face"])
 def test_forward_shapes(name):
     m = create_model(name).eval()
     g, a, att = m(torch.randn(2, 3, 112, 112))
@@ -38,6 +38,31 @@ def test_age_head_sees_gender():
             a2 = m.age_head(torch.cat([emb, torch.tensor([[0.0, 1.0]])], 1))
             assert not torch.allclose(a1, a2)
         assert m.gender_to_age is expect and g.shape == (1, 2)
+
+
+def test_face_only_network_ignores_the_border_and_loads_full_crop_weights():
+    """attn_mbv2_face reads nothing of the crop's outer 10 %: changing it changes no output, while changing
+    one pixel inside does; a full-crop network's weights load into it as they are (no new parameters)."""
+    full = create_model("attn_mbv2").eval()
+    face = create_model("attn_mbv2_face").eval()
+    face.load_state_dict(full.state_dict())
+    x = torch.randn(2, 3, 112, 112)
+    y = x.clone()
+    y[..., :11, :] = torch.randn(2, 3, 11, 112)
+    y[..., :, 101:] = 5.0
+    with torch.no_grad():
+        for a, b in zip(face(x), face(y)):
+            assert torch.equal(a, b)
+        inner = x.clone()
+        inner[..., 56, 56] += 3.0
+        assert not torch.equal(face(x)[1], face(inner)[1])
+        # away from the border the two networks agree in what they see: the masked input into the full one
+        masked = x.clone()
+        masked[..., :11, :] = 0
+        masked[..., 101:, :] = 0
+        masked[..., :, :11] = 0
+        masked[..., :, 101:] = 0
+        assert torch.allclose(face(x)[1], full(masked)[1], atol=1e-5)
 
 
 def test_gaussian_targets():

@@ -54,6 +54,20 @@ def _occluded(crops: np.ndarray, zoom: float) -> np.ndarray:
     return out
 
 
+def _hair_covered(crops: np.ndarray, zoom: float) -> np.ndarray:
+    """Hair and ears cut away or covered (a headscarf, a hood, a crop tighter than the head): grey beyond
+    the inner 76 % of the tight crop's width, at its sides and above it (in a wider view, the same part of
+    the photo and everything beyond it); the chin stays."""
+    out = crops.copy()
+    size = crops.shape[1]
+    inner = (0.5 - 0.12) * size * zoom
+    lo, hi = int(round(size / 2 - inner)), int(round(size / 2 + inner))
+    out[:, :lo] = 128
+    out[:, :, :lo] = 128
+    out[:, :, hi:] = 128
+    return out
+
+
 #: sepia toning (rows: output R, G, B from input R, G, B)
 _SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], dtype=np.float32)
 
@@ -81,6 +95,7 @@ TRANSFORMS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "greyscale": _per_image(lambda im, zoom: im.convert("L")),
     "scanned old print": _old_print,
     "occluded (lower face)": _occluded,
+    "hair covered (sides and top)": _hair_covered,
 }
 
 

@@ -49,3 +49,30 @@ class AvgPool(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, _, h, w = x.shape
         return x.mean(dim=(2, 3)), torch.ones(n, 1, h, w, dtype=x.dtype, device=x.device)
+
+
+class BorderMask(nn.Module):
+    """Hides the outer ``fraction`` of the crop on each side (sets it to 0, the normalised mean colour).
+
+    A face-only network: at margin 0 that border holds most of the hair, ears and background, so the
+    network has to read the face itself (short hair, a headscarf or a cut-off head then say nothing).
+    The mask is part of the network, so training, validation and the exported graph apply the same one.
+    """
+
+    def __init__(self, fraction: float) -> None:
+        super().__init__()
+        if not 0.0 < fraction < 0.5:
+            raise ValueError("the border fraction must lie in (0, 0.5)")
+        self.fraction = fraction
+        self._cache: dict[tuple[int, int], torch.Tensor] = {}
+
+    def mask(self, h: int, w: int) -> torch.Tensor:
+        if (h, w) not in self._cache:
+            kh, kw = round(h * self.fraction), round(w * self.fraction)
+            m = torch.zeros(1, 1, h, w)
+            m[..., kh : h - kh, kw : w - kw] = 1.0
+            self._cache[(h, w)] = m
+        return self._cache[(h, w)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.mask(x.shape[2], x.shape[3]).to(dtype=x.dtype, device=x.device)

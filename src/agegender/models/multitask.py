@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import AvgPool, SpatialAttention
+from .layers import AvgPool, BorderMask, SpatialAttention
 
 NUM_AGES = 101  # whole years 0..100
 
@@ -16,7 +16,8 @@ class MultiTaskNet(nn.Module):
     ``forward`` returns ``(gender_logits (N, 2), age_logits (N, 101), attention (N, 1, h, w))``.
     The age head's input is the image embedding concatenated with the predicted gender
     probabilities (``gender_to_age``); the gender probabilities are detached there so that the age
-    loss does not pull the gender head.
+    loss does not pull the gender head. ``border_mask``: hide that fraction of the crop on each side
+    (a face-only network, :class:`BorderMask`).
     """
 
     def __init__(
@@ -27,8 +28,10 @@ class MultiTaskNet(nn.Module):
         gender_to_age: bool = True,
         embed_dim: int = 256,
         dropout: float = 0.2,
+        border_mask: float = 0.0,
     ) -> None:
         super().__init__()
+        self.mask = BorderMask(border_mask) if border_mask > 0 else None
         self.backbone = backbone
         self.pool = SpatialAttention(num_features) if attention else AvgPool(num_features)
         self.embed = nn.Sequential(
@@ -44,6 +47,8 @@ class MultiTaskNet(nn.Module):
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mask is not None:
+            x = self.mask(x)
         return self.backbone.forward_features(x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -51,6 +51,14 @@ def mbv2(pretrained: bool = False, **kw: object) -> nn.Module:
     return _mbv2_multitask(pretrained, attention=False, gender_to_age=True, **kw)
 
 
+@register_model("attn_mbv2_face")
+def attn_mbv2_face(pretrained: bool = False, **kw: object) -> nn.Module:
+    """attn_mbv2 that reads the face only: the outer 10 % of the crop on each side (hair, ears,
+    background at margin 0) is hidden inside the network; the partner of full-crop networks in ensembles."""
+    kw.setdefault("border_mask", 0.1)
+    return _mbv2_multitask(pretrained, attention=True, gender_to_age=True, **kw)
+
+
 @register_model("attn_mbv2_nogender")
 def attn_mbv2_nogender(pretrained: bool = False, **kw: object) -> nn.Module:
     """Ablation: attention, but the age head does not see the predicted gender."""

@@ -46,6 +46,10 @@ class TrainConfig:
     #: within the photo window of a random tightly cropped photo (UTKFace's 200x200 crops), grey outside,
     #: so that a wide crop's grey border does not mean "UTKFace"; needs border "grey" and margin > 0
     context_mask: float = 0.0
+    #: hair dropout: the probability that a training crop has bands along its sides (5-15 % deep, where
+    #: a tight crop holds the hair) greyed out, so the network also reads faces whose hair is cut away
+    #: or covered (train/context.py ``hide_borders``); 0: off
+    hair_dropout: float = 0.0
     epochs: int = 18
     batch_size: int = 64
     lr: float = 6e-4

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ..models.multitask import NUM_AGES, MirrorTTA
 from .augment import augment, normalize
 from .config import TrainConfig
-from .context import mask_context
+from .context import hide_borders, mask_context
 from .dataset import Arrays
 from .losses import distillation_loss, multitask_loss
 
@@ -62,6 +62,8 @@ def train_one_epoch(
         crops = data.crops[idx]
         if donors is not None and cfg.context_mask > 0:
             crops = mask_context(crops, donors, cfg.context_mask, aug_g)
+        if cfg.hair_dropout > 0:
+            crops = hide_borders(crops, cfg.hair_dropout, aug_g)
         x = augment(crops, aug_g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug,
                     p_print=cfg.old_print)
         g_logits, a_logits, _ = model(x)
