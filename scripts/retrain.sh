@@ -142,3 +142,11 @@ cp runs/fast-v4/fast.onnx runs/fast-v4/fast.json src/agegender/assets/
 for m in model fast; do
   agegender noise-ceiling src/agegender/assets/$m.json --config configs/xd-long.yaml --percentile 95
 done
+# stop 19, hair (docs/domains.md, "Stop 19"; none shipped): face-only networks (attn_mbv2_face), hair dropout
+# as a fine-tune of xd-long beside its control, and xd-long's own recipe with hair dropout
+agegender train configs/xd-face.yaml
+agegender train configs/utk-face.yaml
+agegender train configs/xd-hair.yaml
+agegender train configs/xd-long-more.yaml
+agegender interpolate runs/xd-hair --alpha 0.5 --out runs/wise-xd-hair-0.5
+agegender train configs/xd-long-hair.yaml
