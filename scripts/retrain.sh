@@ -150,3 +150,4 @@ agegender train configs/xd-hair.yaml
 agegender train configs/xd-long-more.yaml
 agegender interpolate runs/xd-hair --alpha 0.5 --out runs/wise-xd-hair-0.5
 agegender train configs/xd-long-hair.yaml
+agegender interpolate runs/xd-long-hair --alpha 0.5 --start runs/xd-long --out runs/soup-long-hair
