@@ -21,6 +21,7 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import md_table  # noqa: E402
+from combine_sources import member_probs  # noqa: E402
 
 
 def main() -> int:
@@ -33,7 +34,6 @@ def main() -> int:
 
     from agegender.eval.stress import TRANSFORMS
     from agegender.predictor import Predictor
-    from agegender.train.export import load_onnx_member, load_run_model
 
     predictor = Predictor()
     photo = data.astronaut()
@@ -41,17 +41,12 @@ def main() -> int:
     crops = {name: predictor.align(img, predictor.detect(img)[0]) for name, img in
              (("as it is", photo), ("photo blurred 2 px", blurred))}
     crops["hair covered"] = TRANSFORMS["hair covered (sides and top)"](crops["as it is"][None], 1.0)[0]
-    spec = predictor.card.input
-    mean, std = np.array(spec.mean), np.array(spec.std)
-    x = torch.from_numpy(np.stack([((c * spec.scale - mean) / std).transpose(2, 0, 1) for c in crops.values()])
-                         .astype(np.float32))
+    batch = torch.from_numpy(np.stack(list(crops.values())))
     probs = {}
     for item in args.networks:
         label, _, path = item.partition("=")
-        model = (load_onnx_member(path) if "#" in path or path.endswith(".onnx") else load_run_model(path))[0]
-        with torch.no_grad():
-            g, a, _ = model.eval()(x)
-        probs[label] = (torch.softmax(g, 1)[:, 1].numpy(), torch.softmax(a, 1).numpy())
+        pg, pa = member_probs(path, batch, mirror=False)
+        probs[label] = (pg[:, 1], pa)
     groups = [(k,) for k in probs] + (list(itertools.combinations(probs, 2)) if args.pairs else [])
     rows = []
     for group in groups:
