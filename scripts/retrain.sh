@@ -151,3 +151,28 @@ agegender train configs/xd-long-more.yaml
 agegender interpolate runs/xd-hair --alpha 0.5 --out runs/wise-xd-hair-0.5
 agegender train configs/xd-long-hair.yaml
 agegender interpolate runs/xd-long-hair --alpha 0.5 --start runs/xd-long --out runs/soup-long-hair
+# stop 20, hair dropout in the default's UTKFace network V1 (docs/domains.md, "Stop 20"): fine-tunes of V1
+# from the shipped weights, with and without hair dropout, taught by the shipped default, then by V1 alone
+# (runs/v1: V1 taken out of the shipped default into a run folder and exported alone, as a teacher)
+agegender train configs/utk-ft.yaml
+agegender train configs/utk-hair.yaml
+python - <<'PY'
+import json
+from pathlib import Path
+
+import torch
+
+from agegender.models.registry import create_model
+from agegender.train.config import load_config
+from agegender.train.trainer import init_weights
+
+cfg = load_config("configs/utk-ft.yaml", ["name=v1", "out_dir=runs/v1", "distill=0.0"])
+model = create_model(cfg.model, pretrained=False, dropout=cfg.dropout)
+init_weights(model, "src/agegender/assets/model.onnx#1")
+Path("runs/v1").mkdir(parents=True, exist_ok=True)
+torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": -1, "val": {}}, "runs/v1/best.pt")
+Path("runs/v1/config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+PY
+agegender export runs/v1 --no-flip --no-test --name v1 --out runs/v1/model.onnx
+agegender train configs/utk-self.yaml
+agegender train configs/utk-hair-self.yaml
