@@ -205,7 +205,7 @@ def test_tta_adds_nothing_when_the_graph_has_the_mirror_pass(tiny, tmp_path, ast
 def test_interpolated_run_lies_between_its_ends_and_exports(tiny, tmp_path):
     """WiSE-FT: alpha 0 gives the start network back, 1 the fine-tuned one; the export's card records both."""
     from agegender.errors import DatasetError
-    from agegender.train.export import export_run, load_run_model
+    from agegender.train.export import export_calibrated, export_run, load_run_model
     from agegender.train.interpolate import interpolate_run
 
     tmp, csv_path = tiny
@@ -233,6 +233,8 @@ def test_interpolated_run_lies_between_its_ends_and_exports(tiny, tmp_path):
             assert torch.allclose(mid[name], (w + start.state_dict()[name]) / 2, atol=1e-6), name
     card, diff = export_run([tmp_path / "wise-0.5"], tmp_path / "wise.onnx", flip=False)
     assert diff < 1e-4 and card.training["configs"][0]["interpolated"]["alpha"] == 0.5
+    card, _ = export_calibrated([tmp_path / "wise-0.5"], tmp_path / "wise-cal.onnx", flip=False, with_test=False)
+    assert card.training["configs"][0]["interpolated"]["alpha"] == 0.5
     with pytest.raises(ValueError, match="alpha"):
         interpolate_run(tuned, 1.5, tmp_path / "bad")
     with pytest.raises(DatasetError, match="no init"):

@@ -19,6 +19,10 @@ from .augment import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
+#: keys a run's saved config carries about where its weights came from (an exported model's network,
+#: an interpolation), recorded in cards but not training settings
+PROVENANCE_KEYS = ("taken_from", "interpolated")
+
 UTKFACE_TERMS = (
     "UTKFace is released for non-commercial research purposes only; the copyright of the images stays "
     "with their owners. This model was trained on it and inherits that restriction: non-commercial "
@@ -314,7 +318,7 @@ def export_calibrated(
     from .views import stacked_arrays
 
     model, cfgs = load_runs(run_dirs)
-    cfg = TrainConfig.from_dict({k: v for k, v in cfgs[0].items() if k != "taken_from"})
+    cfg = TrainConfig.from_dict({k: v for k, v in cfgs[0].items() if k not in PROVENANCE_KEYS})
     for d in cfg.all_sources():
         d.limit = 0
     parts = ("val", "test") if with_test else ("val",)
