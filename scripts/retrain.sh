@@ -156,23 +156,7 @@ agegender interpolate runs/xd-long-hair --alpha 0.5 --start runs/xd-long --out r
 # (runs/v1: V1 taken out of the shipped default into a run folder and exported alone, as a teacher)
 agegender train configs/utk-ft.yaml
 agegender train configs/utk-hair.yaml
-python - <<'PY'
-import json
-from pathlib import Path
-
-import torch
-
-from agegender.models.registry import create_model
-from agegender.train.config import load_config
-from agegender.train.trainer import init_weights
-
-cfg = load_config("configs/utk-ft.yaml", ["name=v1", "out_dir=runs/v1", "distill=0.0"])
-model = create_model(cfg.model, pretrained=False, dropout=cfg.dropout)
-init_weights(model, "src/agegender/assets/model.onnx#1")
-Path("runs/v1").mkdir(parents=True, exist_ok=True)
-torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": -1, "val": {}}, "runs/v1/best.pt")
-Path("runs/v1/config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-PY
+agegender interpolate runs/utk-ft --alpha 0 --out runs/v1  # alpha 0: the start's weights, V1
 agegender export runs/v1 --no-flip --no-test --name v1 --out runs/v1/model.onnx
 agegender train configs/utk-self.yaml
 agegender train configs/utk-hair-self.yaml
