@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _blocked import env_without
 from agegender.cli import main
 from agegender.rows import CSV_COLUMNS
-from agegender.scale.parts import MANIFEST_DIR, TMP, Manifest, PartStore, commit_part, read_rows
+from agegender.scale.job import engine_error
+from agegender.scale.parts import JOB_FILE, MANIFEST_DIR, TMP, Manifest, PartStore, commit_part, read_rows
 from agegender.scale.rows import COLUMNS, ModelId, failure
 from conftest import truncated_jpeg_bytes
 
@@ -98,9 +100,9 @@ def manifests(out: Path) -> list[Manifest]:
             if not p.name.startswith(TMP)]  # committed ones only
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "agegender.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+                          env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +176,23 @@ def test_formats_hold_the_same_rows(photos, reference, tmp_path, fmt):
     if fmt == "csv":  # the header is the predict columns plus the model's
         first = next(p for p in out.iterdir() if p.suffix == ".csv")
         assert first.read_text().splitlines()[0] == ",".join(COLUMNS)
+
+
+def test_a_small_job_is_cut_into_several_parts_per_worker(photos, reference, tmp_path):
+    """With the default --batch-size (128) a small job would be one part, one busy worker: it is cut so that
+    every worker gets several parts, each within --batch-size, with the same rows as parts of 4."""
+    folder, files = photos
+    out, workers = tmp_path / "out", 2
+    assert main(["batch", str(folder), "--out", str(out), "--workers", str(workers), "-q"]) == 1
+    ms = manifests(out)
+    assert len(ms) >= 2 * workers, [len(m.inputs) for m in ms]
+    covered = Counter(k for m in ms for k in m.inputs)
+    assert set(covered) == {str(f.resolve()) for f in files} and set(covered.values()) == {1}
+    assert_same_rows(read_rows(out), reference)
+
+    capped = tmp_path / "capped"
+    assert main(["batch", str(folder), "--out", str(capped), "--workers", "1", "--batch-size", "2", "-q"]) == 1
+    assert max(len(m.inputs) for m in manifests(capped)) == 2  # never above --batch-size
 
 
 def test_compact_merges_parts_and_rerun_still_skips(photos, reference, tmp_path):
@@ -299,7 +318,8 @@ def test_output_folder_guards(photos, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["batch", "--out", "o"], "give at least one INPUT"),
     (["batch", "x.jpg", "--out", "o", "--ray-address", "127.0.0.1:1"], "needs the ray engine"),
-    (["batch", "x.jpg", "--out", "o", "--batch-size", "0"], "batch size must be at least 1"),
+    (["batch", "x.jpg", "--out", "o", "--batch-size", "0"], "--batch-size: must be at least 1"),
+    (["batch", "x.jpg", "--out", "x.jpg/o"], "--out: x.jpg/o: cannot create a folder under"),
     (["batch", "--compact", "--out", "nowhere"], "not a batch output folder"),
 ])
 def test_usage_errors(argv, message, tmp_path, capsys, monkeypatch):
@@ -355,3 +375,86 @@ def test_utkface_crops(utkface_dir, tmp_path):
     true = np.array([int(n.split("_")[0]) for n in names for r in by_file(rows)[str(utkface_dir / n)]
                      if r["age"] is not None])
     assert len(ages) >= 18 and np.mean(np.abs(ages - true)) < 15  # crops of real faces get plausible ages
+
+
+# -- a bare install (no pyarrow), failed starts --------------------------------------------------------------
+
+
+def make_many_photos(folder: Path, astronaut_path: Path, coffee_path: Path, n: int) -> list[Path]:
+    """``n - 1`` small photos (the astronaut, one face each, and the coffee cup, no face: one row each) at
+    several sizes, qualities and mirrored, plus one file that is no image."""
+    folder.mkdir(parents=True)
+    with Image.open(astronaut_path) as a, Image.open(coffee_path) as c:
+        sources = (a.convert("RGB"), c.convert("RGB"))
+    files = []
+    for i in range(n - 1):
+        src = sources[i % 2]
+        size = 128 + (i % 5) * 8
+        img = src.resize((size, size * src.height // src.width))
+        if i % 4 == 2:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        files.append(folder / f"photo_{i:03d}.jpg")
+        img.save(files[-1], quality=80 + i % 15)
+    files.append(folder / "broken.jpg")
+    files[-1].write_bytes(b"\xff\xd8\xff\xe0 the start of a JPEG, then nothing")
+    return files
+
+
+def test_bare_install_batch_of_200_photos_with_one_bad_file(tmp_path, astronaut_path, coffee_path):
+    """The README's batch command where pyarrow is not installed: CSV parts, 200 rows, one error row, exit 1."""
+    files = make_many_photos(tmp_path / "photos", astronaut_path, coffee_path, 200)
+    env = env_without(tmp_path / "site", "pyarrow")
+    out = tmp_path / "out"
+    r = run_cli("batch", str(tmp_path / "photos"), "--out", str(out), env=env)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "rerun" not in r.stderr
+    assert "pyarrow is not installed: writing CSV parts" in r.stderr
+    assert "200 image(s), 100 face(s), 1 failure(s)" in r.stderr  # the 100 astronauts found, the bad file failed
+    assert {p.suffix for p in out.iterdir() if p.is_file() and not p.name.startswith((".", "_"))} == {".csv"}
+    rows = read_rows(out)
+    assert len(rows) == 200
+    assert_exactly_once(rows, files)
+    errors = [r for r in rows if r["error"]]
+    assert [e["file"] for e in errors] == [str(files[-1])] and "broken.jpg" in errors[0]["error"]
+    assert sum(r["face"] == 0 for r in rows) == 100
+    again = run_cli("batch", str(tmp_path / "photos"), "--out", str(out), env=env)  # the same command resumes
+    assert again.returncode == 1 and "200 input(s) already done, skipped" in again.stderr, again.stderr
+
+    asked = tmp_path / "asked"  # Parquet asked for: one line before anything is written
+    r = run_cli("batch", str(tmp_path / "photos"), "--out", str(asked), "--format", "parquet", env=env)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "needs pyarrow" in r.stderr, r.stderr
+    assert not asked.exists()
+
+
+def test_a_failed_start_does_not_lock_the_output_folder(photos, tmp_path, capsys):
+    """A run that opened the folder and stopped before its first part binds no format or model to it."""
+    folder, _ = photos
+    one = str(next(folder.glob("astronaut_1.*")))
+    out = tmp_path / "o"
+    with PartStore(out, "parquet", ModelId("other", "0", "1" * 64)):
+        pass  # what a start that failed after opening the folder leaves: a _job.json and no part
+    assert json.loads((out / JOB_FILE).read_text())["format"] == "parquet"
+    assert main(["batch", one, "--out", str(out), "--format", "csv", "-q"]) == 0
+    assert json.loads((out / JOB_FILE).read_text())["format"] == "csv"
+    # now it holds csv parts: the same command without --format resumes in csv, another format is refused
+    assert main(["batch", one, "--out", str(out), "-q"]) == 0
+    assert "1 input(s) already done" in capsys.readouterr().err
+    assert main(["batch", one, "--out", str(out), "--format", "jsonl", "-q"]) == 2
+    assert "holds csv parts" in capsys.readouterr().err
+    (out / JOB_FILE).write_text("{half a job")  # a folder with parts and an unreadable description: one line
+    assert main(["batch", one, "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unreadable" in err[0]
+
+
+def test_engine_failure_says_rerun_only_where_it_can_work():
+    missing = ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow")
+    crashed = RuntimeError("A process in the process pool was terminated abruptly")
+    assert "rerun the same command to resume" in str(engine_error("local", crashed, 3))
+    assert "3 image(s) were committed" in str(engine_error("local", crashed, 3))
+    for exc, n in ((crashed, 0), (missing, 0), (missing, 5)):
+        message = str(engine_error("local", exc, n))
+        assert "rerun" not in message and "\n" not in message
+    assert "nothing was committed" in str(engine_error("ray", crashed, 0))
+    assert "package is missing" in str(engine_error("local", missing, 0))

@@ -1,9 +1,9 @@
 """``agegender batch --engine ray``: on a local Ray instance, and on a real two-node Ray cluster started on this
-machine (two ``ray start`` processes, one CPU each), both against the local engine's rows."""
+machine (two ``ray start`` processes, one CPU each), both against the local engine's rows; a small job spread
+over the actors; no Ray process left after a SIGKILL of the driver and a rerun; Ray's own output in a log file."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -11,14 +11,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agegender.cli import main
+from agegender.scale import procs
 from agegender.scale.parts import read_rows
+from agegender.scale.ray_engine import RAY_LOG, TASKS_PER_ACTOR, plan
 from test_batch import assert_exactly_once, assert_same_rows, make_photo_folder, manifests
 
 pytest.importorskip("ray.data", reason="the Ray engine needs the scale extra (ray[data])")
@@ -42,7 +46,7 @@ def free_port() -> int:
 
 class LocalRayCluster:
     """A head and a worker node, each a ``ray start --block`` process in its own session and temporary folder,
-    stopped by the process ids started here (the sessions' process groups), never by ``ray stop``."""
+    stopped by the sessions of the processes started here, never by ``ray stop``."""
 
     def __init__(self, cpus_per_node: int = 1) -> None:
         self.cpus = str(cpus_per_node)
@@ -83,32 +87,15 @@ class LocalRayCluster:
         return self
 
     def stop(self) -> None:
-        for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
-            for p in self.procs:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, sig)  # the session (= process group) this ``ray start`` leads
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and any(_group_alive(p.pid) for p in self.procs):
-                time.sleep(0.5)
+        for p in self.procs:  # each ``ray start`` leads a session: its raylet, GCS, agents and workers (which
+            procs.end_session(p.pid, grace=15.0)  # leave its process group) are all in it
         for p in self.procs:
             p.wait(timeout=10)
         for d in self.dirs:
             d.cleanup()
 
     def alive(self) -> bool:
-        return any(_group_alive(p.pid) for p in self.procs)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Any process of this group not yet a zombie."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        return any(p.poll() is None or procs.session_members(p.pid) for p in self.procs)
 
 
 @pytest.fixture(scope="module")
@@ -127,25 +114,98 @@ def local_rows(photos, tmp_path_factory) -> list[dict[str, Any]]:
     return rows
 
 
-def run_ray_job(folder: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "agegender.cli", "batch", str(folder), "--out", str(out), "--engine", "ray",
-           "--batch-size", "2", "-q", *extra]
-    env = {**os.environ, **RAY_ENV}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+#: an environment variable every process of a test job inherits (Ray's included): how a test finds them
+JOB_MARK = "AGEGENDER_TEST_RAY_JOB"
 
 
-def test_ray_local_instance_gives_the_local_engine_rows(photos, local_rows, tmp_path):
+def batch_cmd(folder: Path, out: Path, *extra: str, debug: bool = False) -> list[str]:
+    return [sys.executable, "-m", "agegender.cli", *(["--debug"] if debug else []), "batch", str(folder),
+            "--out", str(out), "--engine", "ray", "-q", *extra]
+
+
+def job_env(mark: str) -> dict[str, str]:
+    return {**os.environ, **RAY_ENV, JOB_MARK: mark}
+
+
+def run_ray_job(folder: Path, out: Path, *extra: str, mark: str = "", debug: bool = False
+                ) -> subprocess.CompletedProcess:
+    return subprocess.run(batch_cmd(folder, out, *extra, debug=debug), capture_output=True, text=True, timeout=600,
+                          env=job_env(mark or uuid.uuid4().hex))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _looks_like_ray(cmd: str) -> bool:
+    return "ray::" in cmd or "/site-packages/ray/" in cmd or "agegender.scale.ray_driver" in cmd
+
+
+def ray_processes(mark: str | None = None) -> set[int]:
+    """Live (not zombie) processes of this user that are Ray's or our Ray driver's; with ``mark``: every
+    process of that test job (its environment carries ``JOB_MARK=mark``), whatever it is."""
+    uid, found = os.getuid(), set()
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if d.stat().st_uid != uid or (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            if mark is not None and f"{JOB_MARK}={mark}".encode() not in (d / "environ").read_bytes().split(b"\0"):
+                continue
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if mark is not None or _looks_like_ray(_cmdline(int(d.name))):
+            found.add(int(d.name))
+    return found
+
+
+def wait_until_none(procs: Callable[[], set[int]], timeout: float) -> list[str]:
+    """Poll ``procs`` until it finds none or ``timeout`` seconds pass; the last ones found, with their command."""
+    deadline = time.monotonic() + timeout
+    while (left := procs()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return [f"{p}: {_cmdline(p)[:150]}" for p in sorted(left)]
+
+
+def assert_no_ray_output(stderr: str, folder: Path) -> None:
+    """Only our own lines: one warning per bad file and the summary; nothing from Ray (C++ log lines, its
+    Python warnings, output forwarded from the actors)."""
+    ours = ("WARNING: " + str(folder), "output: ")
+    for line in stderr.splitlines():
+        if line.strip() and not line.startswith(ours) and " image(s), " not in line and "already done" not in line:
+            pytest.fail(f"a line on stderr that is not ours: {line!r}\n{stderr[-3000:]}")
+
+
+def test_plan_spreads_small_jobs_and_keeps_parts_of_large_ones():
+    for n in (1, 3, 11, 200, 1000, 100_000):
+        for requested, cpus in ((0, 2), (2, 16), (8, 1), (16, 16)):
+            for batch in (1, 2, 128):
+                p, actors = plan(n, requested, cpus, batch), requested or cpus
+                assert 1 <= p.part <= batch and p.tasks == -(-n // p.part), (n, requested, cpus, batch, p)
+                assert p.actors == min(actors, p.tasks)  # no actor that could get no work
+                if n >= actors * TASKS_PER_ACTOR * batch:
+                    assert p.part == batch, p  # a large job: parts of the batch size
+                if p.part < batch:
+                    assert 2 * p.tasks >= min(n, actors * TASKS_PER_ACTOR), p  # a small one: work for every actor
+
+
+def test_ray_local_instance_gives_the_local_engine_rows_from_every_actor(photos, local_rows, tmp_path):
     folder, files = photos
     out = tmp_path / "ray"
-    r = run_ray_job(folder, out, "--workers", "2")
+    r = run_ray_job(folder, out, "--workers", "2")  # the default batch size (128) is far above this small job
     assert r.returncode == 1, r.stderr[-3000:]  # the bad files failed, the rest were written
     assert "images/s (ray engine, 2 worker(s), 1 node(s))" in r.stderr
+    assert_no_ray_output(r.stderr, folder)
+    assert "Ray driver" in (out / RAY_LOG).read_text()
     rows = read_rows(out)
     assert_exactly_once(rows, files)
     assert_same_rows(rows, local_rows)
     ms = manifests(out)
-    assert len(ms) > 1 and all(len(m.nodes) == 1 for m in ms)
-    assert len({w for m in ms for w in m.workers}) == 2  # the pool starts whole, then both actors take parts
+    assert len(ms) >= 2 * 2 and all(len(m.nodes) == 1 for m in ms)  # cut into parts for both actors ...
+    workers = Counter(w for m in ms for w in m.workers)
+    assert len(workers) == 2, workers  # ... and both took parts (the pool starts whole, then hands out work)
 
 
 def test_two_node_cluster(photos, local_rows, tmp_path):
@@ -154,9 +214,11 @@ def test_two_node_cluster(photos, local_rows, tmp_path):
     try:
         cluster.start()
         out = tmp_path / "cluster"
-        r = run_ray_job(folder, out, "--ray-address", cluster.address, "--workers", "2")
+        r = run_ray_job(folder, out, "--ray-address", cluster.address, "--workers", "2", "--batch-size", "2",
+                        debug=True)
         assert r.returncode == 1, r.stderr[-3000:]
         assert "2 node(s)" in r.stderr
+        assert not (out / RAY_LOG).exists()  # --debug: Ray's output on the terminal, no log file
         ms = manifests(out)
         by_node = Counter(n for m in ms for n in m.nodes)
         assert len(by_node) == 2, by_node  # one actor per node (one CPU each): parts came from both
@@ -166,3 +228,66 @@ def test_two_node_cluster(photos, local_rows, tmp_path):
     finally:
         cluster.stop()
     assert not cluster.alive()
+
+
+@pytest.fixture(scope="module")
+def more_photos(tmp_path_factory, astronaut_path, coffee_path) -> tuple[Path, list[Path]]:
+    folder = tmp_path_factory.mktemp("raykill")
+    return folder, make_photo_folder(folder, astronaut_path, coffee_path, copies=12)
+
+
+def _kill_mid_job(folder: Path, out: Path, mark: str, log: Path) -> set[int]:
+    """Start a job, SIGKILL its ``agegender batch`` process once a part is committed; the job's processes then."""
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(batch_cmd(folder, out, "--workers", "1", "--batch-size", "1"), stdout=fh,
+                                stderr=subprocess.STDOUT, env=job_env(mark))
+    try:
+        deadline = time.monotonic() + 300
+        while not any((out / "_manifests").glob("*.json")):  # no part committed yet
+            assert proc.poll() is None, f"the job ended before a part was committed:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "no part committed in 300 s"
+            time.sleep(0.2)
+        running = ray_processes(mark)
+        assert proc.poll() is None, "the job ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+    return running
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="finds a job's processes through /proc")
+def test_sigkill_of_the_driver_then_rerun_leaves_no_ray_process(more_photos, tmp_path):
+    folder, files = more_photos
+    out, first, second = tmp_path / "out", uuid.uuid4().hex, uuid.uuid4().hex
+    before = ray_processes()
+
+    running = _kill_mid_job(folder, out, first, tmp_path / "killed.log")
+    commands = [_cmdline(p) for p in running]
+    assert any("raylet" in c for c in commands) and any("ray::" in c for c in commands), commands  # Ray was up
+    assert not [c for c in commands if "dashboard.py" in c and "--disable-frontend" not in c], commands  # no UI
+    assert not (left := wait_until_none(lambda: ray_processes(first), 20)), left  # gone well before a rerun
+    assert 0 < len(read_rows(out)) < len(files)  # killed mid-job
+
+    r = run_ray_job(folder, out, "--workers", "1", mark=second)  # the rerun finishes the job
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "already done, skipped" in r.stderr
+    assert_no_ray_output(r.stderr, folder)
+    assert_exactly_once(read_rows(out), files)
+    assert (out / RAY_LOG).read_text().count("Ray driver") == 2  # both runs logged there
+
+    def left_behind() -> set[int]:
+        return ray_processes(first) | ray_processes(second) | (ray_processes() - before)
+
+    assert not (left := wait_until_none(left_behind, 15)), left
+
+
+def test_an_unreachable_cluster_is_one_line_and_no_wait(photos, tmp_path):
+    folder, _ = photos
+    port = free_port()  # nothing listens there
+    r = run_ray_job(folder, tmp_path / "out", "--ray-address", f"127.0.0.1:{port}")
+    assert r.returncode == 1, r.stderr[-3000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("agegender: error:"), r.stderr[-3000:]
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in lines[0]

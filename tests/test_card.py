@@ -12,7 +12,7 @@ from agegender.card import CARD_VERSION, ModelCard, sha256_file
 from agegender.errors import ModelCardError
 from agegender.postprocess import decode, group_probabilities, quantile, softmax
 from agegender.runtime import ModelRuntime, default_model_path, resolve_card_path
-from agegender.types import ADIENCE_GROUPS, ADIENCE_LABELS
+from agegender.types import ADIENCE_GROUPS, ADIENCE_LABELS, age_group_of
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +134,21 @@ def test_refuses_malformed_card(model_copy):
     _one_line_card_error(ei)
 
 
+def test_adaptive_mirror_null_is_read_a_policy_is_refused(model_copy):
+    """Older cards carry ``"adaptive_mirror": null`` (still read); a card asking for the dropped policy is refused."""
+    path = model_copy / "model.json"
+    d = json.loads(path.read_text())
+    d["adaptive_mirror"] = None
+    assert ModelCard.from_dict(d) == ModelCard.load(default_model_path())
+    d["adaptive_mirror"] = {"gender_margin": 0.3, "age_sd": 9.0}
+    path.write_text(json.dumps(d))
+    for load in (ModelCard.load, ModelRuntime):
+        with pytest.raises(ModelCardError) as ei:
+            load(path)
+        msg = _one_line_card_error(ei)
+        assert "adaptive_mirror" in msg and str(path) in msg
+
+
 def test_missing_card(tmp_path):
     with pytest.raises(ModelCardError) as ei:
         ModelCard.load(tmp_path / "nope.json")
@@ -249,7 +264,7 @@ def test_decode_ranges(card):
         assert card.age_min <= r.age <= card.age_max
         assert r.age_group in ADIENCE_LABELS
         assert sum(r.age_group_probs.values()) == pytest.approx(1.0)
-        assert r.age_group == max(r.age_group_probs, key=r.age_group_probs.get)
+        assert r.age_group == age_group_of(r.age)  # the group shown holds the age shown (or is the nearest)
     assert out[0].age == pytest.approx(30.0, abs=0.01)
     assert out[0].age_group == "25-32"
     assert out[0].age_low <= 30.0 <= out[0].age_high

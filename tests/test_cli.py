@@ -303,3 +303,47 @@ def test_utkface_crops_have_faces(utkface_dir, tmp_path, capsys):
     for r in rows:
         if r["face"]:
             _check_face_row(r)
+
+
+# -- the smaller things: help order, info, error lines, progress bars ------------------------------------------
+
+
+def test_help_lists_the_user_commands_first(capsys):
+    from agegender.cli import build_parser
+
+    text = build_parser().format_help()
+    at = {c: text.index(f"    {c} ") for c in ("predict", "serve", "batch", "video", "info", "train", "evaluate")}
+    user = [at[c] for c in ("predict", "serve", "batch", "video", "info")]
+    assert user == sorted(user) and max(user) < min(at["train"], at["evaluate"])
+
+
+def test_info_is_plain_text_and_list_is_aligned(capsys):
+    assert main(["info", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 2
+    starts = {len(ln) - len(ln.split()[-1]) for ln in lines}  # where the path column starts
+    assert len(starts) == 1, lines
+    for model in ("default", "multidomain"):
+        assert main(["info", "--model", model]) == 0
+        out = capsys.readouterr().out
+        assert "{" not in out and "}" not in out, out  # no Python dicts
+        assert all(len(ln) - len(ln.lstrip()) in (0, 14, 16, 18) for ln in out.splitlines())
+
+
+def test_error_line_names_the_file_once(mixed_folder, capsys):
+    assert main(["predict", str(mixed_folder / "e_text.jpg"), str(mixed_folder / "d_empty.jpg")]) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines() + captured.err.splitlines()
+    for name in ("e_text.jpg", "d_empty.jpg"):
+        hits = [ln for ln in lines if name in ln]
+        assert len(hits) == 2 and all(ln.count(name) == 1 for ln in hits), hits  # the table line, the error line
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(mixed_folder, tmp_path):
+    proc = _run("predict", "--format", "csv", "-o", str(tmp_path / "o.csv"), str(mixed_folder), cwd=tmp_path)
+    assert proc.returncode == 1
+    batch = _run("batch", str(mixed_folder), "--out", str(tmp_path / "b"), "--format", "csv", "--workers", "1",
+                 cwd=tmp_path)
+    assert batch.returncode == 1, batch.stderr
+    for err in (proc.stderr, batch.stderr):
+        assert "\r" not in err and "img/s" not in err and "%|" not in err, err

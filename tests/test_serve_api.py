@@ -7,10 +7,14 @@ import base64
 import io
 import json
 import logging
+import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,7 @@ from agegender.cli import main  # noqa: E402
 from agegender.serve.app import create_app  # noqa: E402
 from agegender.serve.engine import LoadedModel, load_models  # noqa: E402
 from agegender.serve.settings import ServeSettings, SettingsError  # noqa: E402
-from conftest import huge_png_bytes, jpeg_bytes, truncated_jpeg_bytes  # noqa: E402
+from conftest import ASTRONAUT_FACE_BOX, huge_png_bytes, jpeg_bytes, truncated_jpeg_bytes  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "agegender" / "assets"
 
@@ -124,6 +128,155 @@ def test_max_faces_and_aligned(client, astronaut, predictor):
     r = client.post("/v1/predict?aligned=true", content=jpeg_bytes(crop))
     face = r.json()["faces"][0]
     assert r.status_code == 200 and face["box"] == [0, 0, crop.shape[1], crop.shape[0]] and face["landmarks"] == []
+
+
+def test_labels_where_annotated_images_put_them(client, astronaut):
+    """labels=true: each face's label box, the placement annotated images use (one function), inside the
+    image and apart; without it the answer is as it always was (no label field)."""
+    from agegender.annotate import face_labels
+    from agegender.serve.schemas import FaceOut
+
+    head = Image.fromarray(np.ascontiguousarray(astronaut)).crop((160, 30, 290, 200)).resize((80, 105))
+    six = jpeg_bytes(np.concatenate([np.asarray(head)] * 6, axis=1))
+    plain = client.post("/v1/predict", content=six).json()
+    assert len(plain["faces"]) == 6 and all("label" not in f for f in plain["faces"])
+    body = client.post("/v1/predict?labels=true", content=six).json()
+    assert [{k: v for k, v in f.items() if k != "label"} for f in body["faces"]] == plain["faces"]
+    boxes = [f["label"]["box"] for f in body["faces"]]
+    for k, (x1, y1, x2, y2) in enumerate(boxes):
+        assert 0 <= x1 < x2 <= body["width"] and 0 <= y1 < y2 <= body["height"]
+        assert all(x2 <= b[0] or b[2] <= x1 or y2 <= b[1] or b[3] <= y1 for b in boxes[k + 1:])
+    expected = face_labels([FaceOut(**f) for f in plain["faces"]], body["width"], body["height"])
+    assert boxes == [pytest.approx(list(lab.box), abs=0.06) for lab in expected]
+    assert [ln["text"] for ln in body["faces"][0]["label"]["lines"]] == [ln.text for ln in expected[0].lines]
+    assert body["faces"][0]["label"]["lines"][0]["text"].startswith("0: ")
+    batch = client.post("/v1/predict/batch?labels=true", files=[("files", ("six.jpg", six))]).json()
+    assert [f["label"]["box"] for f in batch["results"][0]["prediction"]["faces"]] == boxes
+
+
+PHONE_SIZE = (9248, 6936)  # a 64 MP phone photo
+
+
+@pytest.fixture(scope="module")
+def phone_photo(astronaut) -> tuple[bytes, np.ndarray]:
+    """A 64 MP JPEG with the astronaut's head (scaled 4.5x) in it, and where that face's box lies in it."""
+    photo = Image.new("RGB", PHONE_SIZE, (120, 130, 140))
+    photo.paste(Image.fromarray(np.ascontiguousarray(astronaut)).resize((2304, 2304)), (3000, 2000))
+    buf = io.BytesIO()
+    photo.save(buf, format="JPEG", quality=80)
+    return buf.getvalue(), np.asarray(ASTRONAUT_FACE_BOX) * 4.5 + (3000, 2000, 3000, 2000)
+
+
+def test_phone_photos_pass_bombs_do_not(client, phone_photo):
+    """The default limits take a 64 MP phone photo (its header is read before anything is decoded; it is
+    decoded reduced) and report its faces in the full-size photo's pixels; a decompression bomb is refused."""
+    assert ServeSettings.load({}).max_pixels >= 64_000_000 and ServeSettings.load({}).max_upload_mb >= 30
+    data, box = phone_photo
+    r = client.post("/v1/predict", content=data)
+    assert r.status_code == 200, r.text
+    assert (r.json()["width"], r.json()["height"]) == PHONE_SIZE and len(r.json()["faces"]) == 1
+    face = r.json()["faces"][0]
+    assert face["box"] == pytest.approx(list(box), abs=60)  # ASTRONAUT_FACE_BOX's 12 px, times 4.5
+    x1, y1, x2, y2 = face["box"]
+    assert all(x1 <= x <= x2 and y1 <= y <= y2 for x, y in face["landmarks"])
+    assert "pixels" in assert_error(client.post("/v1/predict", content=huge_png_bytes()), 413)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM")).split()[1]) / 1024
+
+
+@contextmanager
+def _live_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``python -m agegender.cli serve`` on a free port of 127.0.0.1, one worker, stopped afterwards."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGEGENDER_")}
+    cmd = [sys.executable, "-m", "agegender.cli", "serve", "--port", str(port), "--workers", "1", "--no-access-log"]
+    with open(tmp_path / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.3)
+        yield proc, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the server's peak memory from /proc")
+def test_live_server_takes_a_64_mp_photo_in_bounded_memory(tmp_path, phone_photo, astronaut_png):
+    """A real server: a 64 MP JPEG raises the server's peak resident memory by under 120 MiB (about 80: it is
+    decoded reduced, at 1/4; decoded in full it took about 690), boxes come in the full-size photo's pixels
+    and the annotated image is the reduced one."""
+    data, box = phone_photo
+    with _live_server(tmp_path) as (proc, url):
+        for _ in range(2):  # warm up: the model's and the detector's buffers at a normal photo
+            assert httpx.post(f"{url}/v1/predict?annotate=true", content=astronaut_png, timeout=60).status_code == 200
+        before = _peak_rss_mib(proc.pid)
+        r = httpx.post(f"{url}/v1/predict?annotate=true", content=data, timeout=120)
+        grew = _peak_rss_mib(proc.pid) - before
+    assert r.status_code == 200, r.text
+    assert grew < 120, f"peak memory grew by {grew:.0f} MiB"
+    body = r.json()
+    assert (body["width"], body["height"]) == PHONE_SIZE and len(body["faces"]) == 1
+    assert body["faces"][0]["box"] == pytest.approx(list(box), abs=60)
+    annotated = decode_data_url(body["annotated_image"], "image/jpeg")
+    assert 2048 <= annotated.width < 4096 and annotated.width / annotated.height == pytest.approx(9248 / 6936, abs=0.01)
+
+
+_DECODE_WITHIN = """
+import resource, sys
+from agegender.io import load_image
+from agegender.serve.uploads import Upload, decode_upload
+data = open(sys.argv[1], "rb").read()
+vm = int(next(line for line in open("/proc/self/status") if line.startswith("VmSize")).split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + int(sys.argv[3]) * 2**20, resource.RLIM_INFINITY))
+try:
+    image, scale, full = decode_upload(Upload("file", "", data), 100_000_000) if sys.argv[2] == "reduced" else (
+        load_image(data), 1.0, None)
+except MemoryError:
+    print("out of memory")
+else:
+    print(image.shape[1], image.shape[0], scale, full)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="address-space limits as Linux sets them")
+def test_phone_photo_decoded_reduced_memory_bounded(tmp_path, astronaut):
+    """A 48 MP JPEG (144 MB of pixels) decodes to 4000 x 3000 at scale 1/2, in the DCT, within 250 MB
+    more address space, where decoding it in full does not fit."""
+    photo = Image.new("RGB", (8000, 6000), (120, 130, 140))
+    photo.paste(Image.fromarray(np.ascontiguousarray(astronaut)).resize((2000, 2000)), (4000, 1500))
+    path = tmp_path / "phone.jpg"
+    photo.save(path, format="JPEG", quality=85)
+    out = {}
+    for mode in ("reduced", "full"):
+        done = subprocess.run([sys.executable, "-c", _DECODE_WITHIN, str(path), mode, "250"], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out[mode] = done.stdout.strip()
+    assert out == {"reduced": "4000 3000 0.5 (8000, 6000)", "full": "out of memory"}
 
 
 def test_batch_reports_bad_files_in_place(client, astronaut_png, coffee_path):
@@ -287,9 +440,10 @@ def test_uploads_never_touch_the_disk_nor_the_log(client, monkeypatch, caplog):
 
 
 def test_health_page_docs(client):
-    assert client.get("/healthz").json()["status"] == "ok"
+    health = client.get("/healthz").json()
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["models"] == ["default"] and ready["capacity"] >= 1
+    assert health["status"] == "ok" and ready["status"] == "ready"
+    assert health["models"] == ready["models"] == ["default"] and health["capacity"] == ready["capacity"] >= 1
     page = client.get("/")
     assert page.status_code == 200 and 'id="files"' in page.text and "/static/app.js" in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]

@@ -138,7 +138,10 @@ def test_explain_with_gradcam(tiny, tmp_path, astronaut_path):
     from agegender.train.export import export_run
 
     export_run([run], model, flip=False)
-    written = explain_image(astronaut_path, tmp_path / "x", model=model, run_dir=run)
+    from agegender.train.gradcam import gradcam_maps
+
+    written = explain_image(astronaut_path, tmp_path / "x", model=model,
+                            maps=lambda crops: {f"Grad-CAM {k}": v for k, v in gradcam_maps(run, crops).items()})
     from PIL import Image
 
     sheet = Image.open(written[-1])
@@ -244,10 +247,14 @@ def test_interpolated_run_lies_between_its_ends_and_exports(tiny, tmp_path):
 def test_interpolate_command_reports_bad_input(tmp_path, capsys):
     from agegender.cli import main
 
-    assert main(["interpolate", str(tmp_path / "nope"), "--alpha", "0.5", "--out", str(tmp_path / "o")]) == 2
-    assert "best.pt not found" in capsys.readouterr().err
+    missing = tmp_path / "nope"
+    assert main(["interpolate", str(missing), "--alpha", "0.5", "--out", str(tmp_path / "o")]) == 2
+    assert f"argument RUN_DIR: {missing}: no such folder" in capsys.readouterr().err
+    assert main(["interpolate", str(tmp_path), "--alpha", "0.5", "--out", str(tmp_path / "o")]) == 2
+    assert f"{tmp_path}: best.pt not found" in capsys.readouterr().err
     assert main(["interpolate", str(tmp_path), "--alpha", "1.5", "--out", str(tmp_path / "o")]) == 2
-    assert "--alpha must lie between 0 and 1" in capsys.readouterr().err
+    assert "argument --alpha: must be from 0 to 1, got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_noise_ceiling_command_writes_the_training_crops_level(tiny, tmp_path, capsys):

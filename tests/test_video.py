@@ -27,7 +27,6 @@ cv2 = pytest.importorskip("cv2", reason="the video extra (opencv-python-headless
 from agegender.cli import main  # noqa: E402
 from agegender.types import Face  # noqa: E402
 from agegender.video import FrameResult, Track, VideoAnalyzer, VideoError, open_video  # noqa: E402
-from agegender.video.smoothing import TrackEvidence, plain_card, predict_log_probs  # noqa: E402
 from agegender.video.tracker import FaceTracker, iou_matrix  # noqa: E402
 from agegender.video.writer import FRAME_COLUMNS, TRACK_COLUMNS  # noqa: E402
 from conftest import truncated_jpeg_bytes  # noqa: E402
@@ -254,48 +253,17 @@ def test_every_third_frame_through_the_command_line(scene, tmp_path, capsys):
     annotated.release()
 
 
-def test_frame_outputs_equal_the_predictor(scene, predictor):
-    """The per-frame estimate is the same model call and decoding as Predictor (no separate code path)."""
-    image = scene.frames[0]
-    dets = predictor.detect(image)
-    crops = np.stack([predictor.align(image, d) for d in dets])
-    expected, _ = predictor.predict_crops(crops)
-    from agegender.postprocess import decode
+def test_track_line_names_the_group_of_its_age():
+    """A track's line shows the age in whole years and a group that holds it, or says the group is the nearest
+    (an age in one of Adience's gaps), as a still photo's line does."""
+    def line(age: float, group: str) -> str:
+        return str(Track(track_id=1, first_frame=0, last_frame=9, first_time=0.0, last_time=0.3, frames_seen=10,
+                         gender="male", p_female=0.2, age=age, age_low=age - 5, age_high=age + 5, age_group=group,
+                         age_group_probs={}))
 
-    g, a = predict_log_probs(predictor, crops)
-    ours = decode(g, a, plain_card(predictor.card))
-    for e, o in zip(expected, ours):
-        assert o.gender == e.gender and o.age_group == e.age_group
-        assert o.p_female == pytest.approx(e.p_female, abs=1e-5) and o.age == pytest.approx(e.age, abs=1e-3)
-    one = TrackEvidence()
-    one.add(g[0], a[0], weight=0.37)  # a single frame's pooled label is that frame's label
-    assert one.estimate(predictor.card).age == pytest.approx(expected[0].age, abs=1e-3)
-
-
-def test_evidence_outweighs_a_few_contrary_frames():
-    """Confident, large frames saying one thing are not overturned by a few small, unsure frames."""
-    from agegender.card import ModelCard
-    from agegender.runtime import default_model_path
-
-    card = ModelCard.load(default_model_path())
-    years = np.arange(card.age_min, card.age_max + 1)
-    ev = TrackEvidence()
-
-    def frame(p_female: float, age: float) -> tuple[np.ndarray, np.ndarray]:
-        g = np.log([1 - p_female, p_female] if card.gender_labels[0] == "male" else [p_female, 1 - p_female])
-        a = -0.5 * ((years - age) / 4.0) ** 2
-        return g, a - np.log(np.exp(a).sum())
-
-    labels = []
-    for k in range(30):
-        contrary = k % 5 == 4
-        g, a = frame(0.35 if contrary else 0.8, 50.0 if contrary else 30.0)
-        ev.add(g, a, weight=0.2 if contrary else 1.0)
-        labels.append(ev.estimate(card))
-    assert {lab.gender for lab in labels} == {"female"}
-    assert all(29 <= lab.age <= 34 for lab in labels), [round(lab.age, 1) for lab in labels]
-    # the pooled interval stays about one frame's width (frames of one face are not independent)
-    assert labels[-1].age_high - labels[-1].age_low > 5.0
+    assert line(30.2, "25-32").endswith("age 30 [25-35], group 25-32")
+    assert line(57.1, "60+").endswith("age 57 [52-62], nearest group 60+")
+    assert line(32.5, "25-32").endswith("age 33 [28-38], nearest group 25-32")  # 32.5 shows as 33: a gap year
 
 
 def test_tracker_keeps_ids_through_a_close_crossing_and_a_gap():

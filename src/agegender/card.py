@@ -68,16 +68,6 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
-class AdaptiveMirror:
-    """The mirror pass for uncertain faces only, for a model exported without it: a face is also run
-    mirrored (the two averaged) when its raw female probability lies inside (``gender_margin``,
-    1 - ``gender_margin``) or its raw age distribution's standard deviation exceeds ``age_sd`` years."""
-
-    gender_margin: float = 0.3
-    age_sd: float = 9.0
-
-
-@dataclass(frozen=True)
 class ModelCard:
     name: str
     version: str
@@ -93,8 +83,6 @@ class ModelCard:
     gender_temperature: float = 1.0
     age_temperature: float = 1.0
     interval: tuple[float, float] = (0.1, 0.9)  # quantiles of the age distribution reported as the interval
-    #: mirror pass for uncertain faces only (agegender.mirror); None: only with ``tta``
-    adaptive_mirror: AdaptiveMirror | None = None
     training: dict[str, Any] = field(default_factory=dict)  # data, terms, config, command
     metrics: dict[str, Any] = field(default_factory=dict)
     limitations: tuple[str, ...] = ()
@@ -123,8 +111,11 @@ class ModelCard:
                 f"{where}: card format version {d.get('format_version')!r} is not supported (this agegender "
                 f"understands version {CARD_VERSION}); upgrade agegender or re-export the model"
             )
+        if d.get("adaptive_mirror") is not None:
+            raise ModelCardError(f"{where}: adaptive_mirror is no longer supported; remove it from the card "
+                                 "(the mirror pass runs for every face with tta)")
         try:
-            d = {k: v for k, v in d.items() if k not in ("format", "format_version")}
+            d = {k: v for k, v in d.items() if k not in ("format", "format_version", "adaptive_mirror")}
             inp = InputSpec(**{**d.pop("input"), })
             inp = InputSpec(**{**asdict(inp), "mean": tuple(inp.mean), "std": tuple(inp.std)})
             al = d.pop("alignment")
@@ -133,13 +124,11 @@ class ModelCard:
                                       views=tuple(ViewSpec(float(v["margin"]), str(v.get("border", "edge")))
                                                   for v in al.get("views", ())))
             outputs = OutputSpec(**d.pop("outputs", {}))
-            mirror = d.pop("adaptive_mirror", None)
             card = ModelCard(
                 input=inp, alignment=alignment, outputs=outputs,
                 gender_labels=tuple(d.pop("gender_labels", ("male", "female"))),
                 interval=tuple(d.pop("interval", (0.1, 0.9))),
                 limitations=tuple(d.pop("limitations", ())),
-                adaptive_mirror=AdaptiveMirror(**mirror) if mirror else None,
                 **d,
             )
         except (KeyError, TypeError, ValueError) as exc:

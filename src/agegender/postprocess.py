@@ -1,18 +1,32 @@
-"""Network outputs -> gender probability, expected age, age interval and age-group probabilities."""
+"""Network outputs -> gender probability, expected age, age interval and age-group probabilities.
+
+The age group given with a face is the group of its expected age (:func:`agegender.types.age_group_of`:
+the group that holds the age in whole years, else the nearest), so the two never contradict each other;
+``age_group_probs`` still gives every group's probability, and its most probable group may be another
+one when the distribution is wide or has two peaks.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .card import ModelCard
-from .types import ADIENCE_GROUPS, ADIENCE_LABELS, AgeGender
+from .types import ADIENCE_GROUPS, ADIENCE_LABELS, AgeGender, age_group_of
 
 
 def softmax(x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities (float64) of scores ``x`` divided by ``temperature``, over the last axis."""
     z = x.astype(np.float64) / temperature
     z -= z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def log_softmax(x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Log-probabilities (float64) of scores ``x`` divided by ``temperature``, over the last axis."""
+    z = x.astype(np.float64) / temperature
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
 
 
 def group_probabilities(age_probs: np.ndarray, age_min: int, groups=ADIENCE_GROUPS) -> np.ndarray:
@@ -66,7 +80,7 @@ def decode(gender_logits: np.ndarray, age_logits: np.ndarray, card: ModelCard) -
                 # the interval always contains the reported (expected) age, even for two-peaked distributions
                 age_low=float(max(card.age_min, min(lo[i], expected[i]))),
                 age_high=float(min(card.age_max, max(hi[i], expected[i]))),
-                age_group=ADIENCE_LABELS[int(np.argmax(groups[i]))],
+                age_group=age_group_of(float(expected[i])),
                 age_group_probs=gp,
             )
         )

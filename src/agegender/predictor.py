@@ -1,4 +1,11 @@
-"""The pipeline: image -> faces (detector) -> aligned crops -> ONNX model -> typed results."""
+"""The pipeline: image -> faces (detector) -> aligned crops -> ONNX model -> typed results.
+
+Each stage is a public method of :class:`Predictor`, so that the shells (video, serve, explain) compose
+them instead of reaching inside: :meth:`Predictor.detect` (largest faces first), :meth:`Predictor.align` /
+:meth:`Predictor.frame_whole` / :meth:`Predictor.crop_of`, :meth:`Predictor.run_network` (raw scores and
+attention maps), :meth:`Predictor.calibrate` (calibrated log-probabilities), :meth:`Predictor.decode`
+(typed results), and :meth:`Predictor.predict_crops`, the last three in one.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +26,10 @@ from .detect.base import Detector
 from .errors import AgeGenderError
 from .io import ImageInput, load_image, load_image_reduced
 from .mirror import run_model
-from .postprocess import decode
+from .postprocess import decode as decode_scores
+from .postprocess import log_softmax
 from .preprocess import to_input
+from .runtime import ModelRuntime, RawOutputs, resolve_card_path
 from .types import AgeGender, Detection, Face, Prediction
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,15 @@ def _name(source: ImageInput, index: int) -> str:
     return f"<{type(source).__name__} #{index}>"
 
 
+def _face(d: Detection, r: AgeGender, attention: np.ndarray | None) -> Face:
+    """A detected face and what the model says about it, as one :class:`Face` (no landmarks in aligned mode)."""
+    lms = tuple((float(x), float(y)) for x, y in d.landmarks) if np.isfinite(d.landmarks).all() else ()
+    x1, y1, x2, y2 = (float(v) for v in d.box)
+    return Face(box=(x1, y1, x2, y2), det_score=float(d.score), landmarks=lms,
+                gender=r.gender, p_female=r.p_female, age=r.age, age_low=r.age_low, age_high=r.age_high,
+                age_group=r.age_group, age_group_probs=r.age_group_probs, attention=attention)
+
+
 class Predictor:
     """Gender and age of every face in an image.
 
@@ -78,7 +96,8 @@ class Predictor:
     Args:
         model: a model card (.json), an ONNX file with its card beside it, or a folder; ``None`` uses
             the model shipped in the package. Loaded lazily on first use.
-        detector: any object with ``detect(rgb) -> list[Detection]``; default RetinaFace.
+        detector: any object with ``detect(rgb) -> list[Detection]``, used as it is; default RetinaFace,
+            built from the settings below (and at other thresholds by :meth:`detector_at`).
         threads: ONNX Runtime threads for the detector and the model (0: ONNX Runtime decides).
         max_faces: keep at most this many faces per image (largest first).
         min_face_size: ignore faces smaller than this many pixels.
@@ -88,9 +107,6 @@ class Predictor:
         tta: also run each face mirrored and average the two predictions (mirror test-time
             augmentation): a little more accurate, twice the model time. A no-op for models whose
             graph already has the mirror pass (``card.mirror_in_graph``).
-        adaptive_mirror: for models whose card has an ``adaptive_mirror`` policy (the default model), run
-            the mirror pass only for faces with an uncertain gender or a wide age distribution
-            (:mod:`agegender.mirror`); ``False``: never without ``tta``.
         workers: threads loading, detecting and aligning images in parallel in :meth:`predict_many`
             (default: ``threads``, or every core when ``threads`` is 0).
     """
@@ -106,42 +122,39 @@ class Predictor:
         batch_size: int = 64,
         workers: int | None = None,
         tta: bool = False,
-        adaptive_mirror: bool = True,
     ) -> None:
         self._model_spec = model
         self._detector = detector
+        self._detector_given = detector is not None
         self.threads = threads
         self.max_faces = max_faces
         self.min_face_size = min_face_size
         self.score_threshold = score_threshold
         self.batch_size = batch_size
         self.tta = tta
-        self.adaptive_mirror = adaptive_mirror
         #: threads that load, detect and align images in parallel (default: ``threads`` or all cores)
         self.workers = workers if workers is not None else (threads or os.cpu_count() or 1)
-        self._runtime = None
+        self._runtime: ModelRuntime | None = None
         self._card_only: ModelCard | None = None
+        self._unit_card: ModelCard | None = None
+        self._detectors: dict[float, Detector] = {}  # detectors at other thresholds (detector_at)
         self._lock = threading.Lock()
 
     # -- lazily built stages -------------------------------------------------------------
     @property
-    def runtime(self):
+    def runtime(self) -> ModelRuntime:
         if self._runtime is None:
             with self._lock:
                 if self._runtime is None:
-                    from .runtime import ModelRuntime
-
                     self._runtime = ModelRuntime(self._model_spec, threads=self.model_threads)
         return self._runtime
 
     @property
-    def _framing(self) -> ModelCard:
-        """The card, for alignment: read from its file without waiting for the model's session."""
+    def _light_card(self) -> ModelCard:
+        """The card, for alignment and decoding: read from its file without waiting for the model's session."""
         if self._runtime is not None:
             return self._runtime.card
         if self._card_only is None:
-            from .runtime import resolve_card_path
-
             self._card_only = ModelCard.load(resolve_card_path(self._model_spec))
         return self._card_only
 
@@ -157,15 +170,34 @@ class Predictor:
         return self.runtime.card
 
     @property
+    def has_attention(self) -> bool:
+        """Whether the model's graph gives attention maps (loads the model)."""
+        return self.runtime.has_attention
+
+    @property
     def detector(self) -> Detector:
         if self._detector is None:
-            from .detect.retinaface import RetinaFaceDetector
-
-            self._detector = RetinaFaceDetector(
-                score_threshold=self.score_threshold, min_face_size=self.min_face_size,
-                max_faces=self.max_faces, threads=1 if self.workers > 1 else self.threads,
-            )
+            self._detector = self._new_detector(self.score_threshold, self.max_faces,
+                                                1 if self.workers > 1 else self.threads)
         return self._detector
+
+    def _new_detector(self, score_threshold: float, max_faces: int | None, threads: int) -> Detector:
+        from .detect.retinaface import RetinaFaceDetector
+
+        return RetinaFaceDetector(score_threshold=score_threshold, min_face_size=self.min_face_size,
+                                  max_faces=max_faces, threads=threads)
+
+    def detector_at(self, score_threshold: float) -> Detector:
+        """A detector for one image after another (a video's frames) that keeps every face down to
+        ``score_threshold`` (a tracker extends its tracks with weak detections): the default detector's
+        settings with that threshold, no face limit and ``threads`` threads. A detector given to the
+        predictor is returned as it is."""
+        if self._detector_given:
+            return self.detector
+        with self._lock:
+            if score_threshold not in self._detectors:
+                self._detectors[score_threshold] = self._new_detector(score_threshold, None, self.threads)
+            return self._detectors[score_threshold]
 
     def load(self, detector: bool = True) -> None:
         """Load (and verify) the model now, and with ``detector`` the detector's session at the same time on
@@ -181,36 +213,72 @@ class Predictor:
                 warm.join()
 
     # -- stages ------------------------------------------------------------------------------
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        dets = sorted(self.detector.detect(image), key=lambda d: d.area, reverse=True)
+    def detect(self, image: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
+        """Faces in an RGB uint8 image, largest first, at most ``max_faces``; ``score_threshold``: down to
+        that confidence instead of the predictor's own (:meth:`detector_at`)."""
+        detector = self.detector if score_threshold is None else self.detector_at(score_threshold)
+        return self._largest(detector.detect(image))
+
+    def _largest(self, detections: Iterable[Detection]) -> list[Detection]:
+        dets = sorted(detections, key=lambda d: d.area, reverse=True)
         return dets[: self.max_faces] if self.max_faces is not None else dets
 
     def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         """The face's crop, framed as the model card says (template, margin, size); a model with several
         views (``card.alignment.views``) gets them all, stacked on the channel axis (the first view is
         ``crop[..., :3]``)."""
-        c = self._framing
+        c = self._light_card
         return align_views(image, detection.landmarks, c.input.size, c.alignment.framings, c.alignment.template)
 
     def frame_whole(self, image: np.ndarray) -> np.ndarray:
         """An image that is already one face crop (``aligned=True``), framed as the card says."""
-        c = self._framing
+        c = self._light_card
         return center_crop_views(image, c.input.size, c.alignment.framings)
 
+    def crop_of(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """The crop the model saw for ``face``, a face that :meth:`predict` found in ``image`` (the whole
+        image, framed, for a face of ``aligned=True``, which has no landmarks)."""
+        if not face.landmarks:
+            return self.frame_whole(image)
+        return self.align(image, Detection(box=face.box, score=face.det_score,
+                                           landmarks=np.asarray(face.landmarks, np.float32)))
+
+    def run_network(self, crops: np.ndarray) -> RawOutputs:
+        """Aligned uint8 crops (N, S, S, 3 x views) through the network, ``MODEL_CALL_FACES`` at a time, each
+        also mirrored with ``tta``: the raw, uncalibrated scores (gender (N, 2) in the card's label order,
+        age (N, years); logits, or log-probabilities where mirrored) and attention maps (N, 1, h, w) or None."""
+        card = self.card
+        if len(crops) == 0:
+            years = card.age_max - card.age_min + 1
+            return RawOutputs(np.zeros((0, 2), np.float32), np.zeros((0, years), np.float32), None)
+        step = max(1, min(self.batch_size, MODEL_CALL_FACES))
+        parts = [run_model(self.runtime, to_input(crops[i : i + step], card.input), self.tta)
+                 for i in range(0, len(crops), step)]
+        atts = [p.attention for p in parts if p.attention is not None]
+        return RawOutputs(np.concatenate([p.gender_logits for p in parts]),
+                          np.concatenate([p.age_logits for p in parts]), np.concatenate(atts) if atts else None)
+
+    def calibrate(self, raw: RawOutputs) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated log-probabilities (float64) of :meth:`run_network`'s scores, gender and age: each
+        divided by the card's temperature and normalised."""
+        c = self._light_card
+        return log_softmax(raw.gender_logits, c.gender_temperature), log_softmax(raw.age_logits, c.age_temperature)
+
+    def decode(self, gender_logp: np.ndarray, age_logp: np.ndarray) -> list[AgeGender]:
+        """Typed results from calibrated log-probabilities: :meth:`calibrate`'s, or a pool of them (a video
+        track's frames). Gives :meth:`predict_crops`'s results to the last bits of rounding."""
+        if self._unit_card is None:  # the card's decoding, at unit temperature: calibration is done
+            self._unit_card = replace(self._light_card, gender_temperature=1.0, age_temperature=1.0)
+        return decode_scores(gender_logp, age_logp, self._unit_card)
+
     def predict_crops(self, crops: np.ndarray) -> tuple[list[AgeGender], np.ndarray | None]:
-        """Run aligned uint8 crops (N, S, S, 3) through the model; returns results and attention maps."""
+        """Aligned uint8 crops (N, S, S, 3 x views) -> results and attention maps (N, h, w) or None:
+        :meth:`run_network`, then the card's calibration and decoding."""
         if len(crops) == 0:
             return [], None
-        results: list[AgeGender] = []
-        atts = []
-        step = max(1, min(self.batch_size, MODEL_CALL_FACES))
-        for i in range(0, len(crops), step):
-            x = to_input(crops[i : i + step], self.card.input)
-            raw = run_model(self.runtime, x, self.tta, self.adaptive_mirror)
-            results += decode(raw.gender_logits, raw.age_logits, self.card)
-            if raw.attention is not None:
-                atts.append(raw.attention[:, 0])
-        return results, (np.concatenate(atts) if atts else None)
+        raw = self.run_network(crops)
+        results = decode_scores(raw.gender_logits, raw.age_logits, self.card)
+        return results, (raw.attention[:, 0] if raw.attention is not None else None)
 
     # -- public API ------------------------------------------------------------------------
     def predict(self, image: ImageInput, aligned: bool = False) -> Prediction:
@@ -262,8 +330,7 @@ class Predictor:
             img = small
             dets = self.detect(img)
         else:
-            dets = sorted(detector.detect_scaled(small, scale), key=lambda d: d.area, reverse=True)  # type: ignore[attr-defined]
-            dets = dets[: self.max_faces] if self.max_faces is not None else dets
+            dets = self._largest(detector.detect_scaled(small, scale))  # type: ignore[attr-defined]
             if not dets:  # no face: the full-size pixels are never needed
                 return _Prepared(name, w, h, [], [], None)
             img = load_image(source, name=name)
@@ -292,7 +359,7 @@ class Predictor:
                                     lambda pending, crops, last: iter(list(self._finish(pending, crops))))
             return
         window = 4 * self.workers + chunk
-        self._framing  # the card must be readable before any image is touched  # noqa: B018
+        self._light_card  # the card must be readable before any image is touched  # noqa: B018
         with ThreadPoolExecutor(self.workers, thread_name_prefix="agegender") as pool:
             # start-up overlaps the work: the model's session loads on one thread while the others decode
             # and search the first images (the detector's session loads with the first of them)
@@ -351,21 +418,14 @@ class Predictor:
         if pending:
             yield from finish(pending, crops, True)
 
-    def _finish(self, pending, crops) -> Iterator[Prediction]:
+    def _finish(self, pending: list[_Prepared], crops: list[np.ndarray]) -> Iterator[Prediction]:
         arr = np.stack(crops) if crops else np.zeros((0, 1, 1, 3), np.uint8)
         results, atts = self.predict_crops(arr)
         j = 0
         for prep in pending:
-            name, w, h, dets, err = prep.name, prep.width, prep.height, prep.detections, prep.error
             faces = []
-            for d in dets:
-                r = results[j]
-                att = atts[j] if atts is not None else None
+            for d in prep.detections:
+                faces.append(_face(d, results[j], atts[j] if atts is not None else None))
                 j += 1
-                lms = tuple((float(x), float(y)) for x, y in d.landmarks) if np.isfinite(d.landmarks).all() else ()
-                faces.append(Face(
-                    box=tuple(float(v) for v in d.box), det_score=float(d.score), landmarks=lms,
-                    gender=r.gender, p_female=r.p_female, age=r.age, age_low=r.age_low, age_high=r.age_high,
-                    age_group=r.age_group, age_group_probs=r.age_group_probs, attention=att,
-                ))
-            yield Prediction(source=name, width=w, height=h, faces=tuple(faces), error=str(err) if err else None)
+            yield Prediction(source=prep.name, width=prep.width, height=prep.height, faces=tuple(faces),
+                             error=str(prep.error) if prep.error else None)

@@ -138,9 +138,11 @@ def cpu_session(model: str | bytes, threads: int = 0, spin: bool = False, cache_
 
 @dataclass
 class RawOutputs:
-    gender_logits: np.ndarray
-    age_logits: np.ndarray
-    attention: np.ndarray | None
+    """What the network gives for a batch, before calibration."""
+
+    gender_logits: np.ndarray  # (N, 2) in the card's label order
+    age_logits: np.ndarray  # (N, years)
+    attention: np.ndarray | None  # (N, 1, h, w) in [0, 1], or None when the graph has no attention output
 
 
 class ModelRuntime:
@@ -185,6 +187,11 @@ class ModelRuntime:
             raise ModelCardError(f"{weights}: the graph takes {channels} input channels, the card's "
                                  f"{views} view(s) give {3 * views}")
         self.path = weights
+
+    @property
+    def has_attention(self) -> bool:
+        """Whether the graph gives the attention maps its card names."""
+        return len(self._outputs) > 2
 
     def _check_digest(self, weights: Path, digest: str) -> None:
         if digest != self.card.sha256:

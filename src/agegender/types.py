@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,38 @@ ADIENCE_GROUPS: tuple[tuple[int, int], ...] = (
     (0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100),
 )
 ADIENCE_LABELS: tuple[str, ...] = ("0-2", "4-6", "8-12", "15-20", "25-32", "38-43", "48-53", "60+")
+
+
+def whole_years(age: float) -> int:
+    """An age as shown, in whole years (half up: 32.5 -> 33)."""
+    return int(math.floor(age + 0.5))
+
+
+def age_group_of(age: float) -> str:
+    """The Adience group of an age: the group whose range holds it in whole years, else (Adience leaves
+    gaps: 3, 7, 13-14, 21-24, 33-37, 44-47, 54-59) the nearest group, ties (3, 7, 35) to the younger.
+
+    The rule :func:`agegender.eval.metrics.age_to_group` scores predictions with, and the one
+    :func:`agegender.postprocess.group_probabilities` sums the gap years with.
+    """
+    y = whole_years(age)
+    dists = [max(lo - y, 0, y - hi) for lo, hi in ADIENCE_GROUPS]
+    return ADIENCE_LABELS[dists.index(min(dists))]
+
+
+def group_holds(group: str, age: float) -> bool:
+    """Whether the Adience group ``group`` (a label of :data:`ADIENCE_LABELS`) holds ``age`` in whole years."""
+    if group not in ADIENCE_LABELS:
+        return False
+    lo, hi = ADIENCE_GROUPS[ADIENCE_LABELS.index(group)]
+    return lo <= whole_years(age) <= hi
+
+
+def group_text(age: float, group: str) -> str:
+    """The group as shown beside the age: ``group 25-32`` when it holds the age, else ``nearest group 60+``
+    (an age in one of Adience's gaps, e.g. 57), so the two never contradict each other."""
+    gap = group in ADIENCE_LABELS and not group_holds(group, age)
+    return f"nearest group {group}" if gap else f"group {group}"
 
 
 @dataclass(frozen=True)
@@ -44,8 +77,8 @@ class AgeGender:
     age: float  # expected age in years
     age_low: float  # 10th percentile of the predicted age distribution
     age_high: float  # 90th percentile
-    age_group: str  # most probable Adience group
-    age_group_probs: dict[str, float]
+    age_group: str  # Adience group of ``age`` (holding it, else the nearest): see :func:`age_group_of`
+    age_group_probs: dict[str, float]  # probability of each group (the most probable may be another one)
 
     @property
     def gender_probability(self) -> float:
@@ -73,6 +106,17 @@ class Face:
     def gender_probability(self) -> float:
         return self.p_female if self.gender == "female" else 1.0 - self.p_female
 
+    @property
+    def group_text(self) -> str:
+        """``group 25-32``, or ``nearest group 60+`` for an age in one of Adience's gaps (:func:`group_text`)."""
+        return group_text(self.age, self.age_group)
+
+    def scaled(self, factor: float) -> Face:
+        """The same face with its box and landmarks multiplied by ``factor`` (e.g. from a reduced decode
+        back to the full-size image's pixels)."""
+        return replace(self, box=tuple(float(v) * factor for v in self.box),  # type: ignore[arg-type]
+                       landmarks=tuple((float(x) * factor, float(y) * factor) for x, y in self.landmarks))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("attention", None)
@@ -86,8 +130,8 @@ class Face:
     def __str__(self) -> str:
         x1, y1, x2, y2 = (int(round(v)) for v in self.box)
         return (
-            f"{self.gender} ({self.gender_probability:.0%}), age {self.age:.0f} "
-            f"[{self.age_low:.0f}-{self.age_high:.0f}], group {self.age_group} at ({x1},{y1})-({x2},{y2})"
+            f"{self.gender} ({self.gender_probability:.0%}), age {whole_years(self.age)} "
+            f"[{self.age_low:.0f}-{self.age_high:.0f}], {self.group_text} at ({x1},{y1})-({x2},{y2})"
         )
 
 

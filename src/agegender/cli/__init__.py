@@ -1,6 +1,9 @@
 """The ``agegender`` command line: one module per command group, each with ``register(subparsers)``.
 
-Parsing only: the work is done by library functions. Heavy imports happen inside the commands.
+Parsing only: the work is done by library functions. Heavy imports happen inside the commands. Every
+error is one line on standard error (``--debug``, before or after the command, shows the traceback):
+exit code 2 for bad usage (checked at parsing, before any work: :mod:`agegender.cli.common`), 1 for
+inputs or runs that failed.
 """
 
 from __future__ import annotations
@@ -11,20 +14,30 @@ import logging
 import sys
 
 from .. import __version__
-from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, UsageError
+from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, Parser, UsageError
 
-#: command-group modules of this package, in help order
-COMMAND_MODULES = ("predict", "training", "serve", "batch", "video")
+#: (module, registering function) in help order: the commands for users first, then research and training
+COMMANDS = (("predict", "register"), ("serve", "register"), ("batch", "register"), ("video", "register"),
+            ("predict", "register_info"), ("training", "register"))
+DEBUG_HELP = "show tracebacks and debug logs"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="agegender", description="Gender and age of every face in your photos, offline.")
+    p = Parser(prog="agegender", description="Gender and age of every face in your photos, offline.",
+               epilog="Commands after 'info' are for research and training (most need the train extra).")
     p.add_argument("--version", action="version", version=f"agegender {__version__}")
-    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+    for module, function in COMMANDS:
+        getattr(importlib.import_module(f"{__name__}.{module}"), function)(sub)
+    for command in sub.choices.values():  # --debug also after the command; SUPPRESS keeps one given before it
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return p
+
+
+def _error(message: str, code: int) -> int:
+    print(f"agegender: error: {message}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,17 +58,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        print(f"agegender: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except AgeGenderError as exc:
-        if args.debug:
-            raise
-        print(f"agegender: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if "not found" in str(exc) else EXIT_SOME_FAILED
+        return _error(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except AgeGenderError as exc:
+        if args.debug:
+            raise
+        return _error(str(exc), EXIT_USAGE if "not found" in str(exc) else EXIT_SOME_FAILED)
+    except OSError as exc:  # a disk that is full, a file that vanished: run-time, one line
+        if args.debug:
+            raise
+        return _error(str(exc), EXIT_SOME_FAILED)
+    except Exception as exc:  # a bug: still one line; --debug shows where
+        if args.debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return _error(f"unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
+                      EXIT_SOME_FAILED)
 
 
 __all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "UsageError", "build_parser", "main"]

@@ -6,9 +6,22 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from .common import EXIT_OK, EXIT_SOME_FAILED, UsageError
+from .common import (
+    COUNT,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    NON_NEGATIVE,
+    OUT_FILE,
+    PIXELS,
+    PROBABILITY,
+    THREADS,
+    UsageError,
+    progress_wanted,
+)
 
 
 def _display_available() -> bool:
@@ -24,25 +37,50 @@ def _display_available() -> bool:
         return False
 
 
-def cmd_video(args: argparse.Namespace) -> int:
+def _run_frames(analyzer: Any, video: Any, writer: Any, frames_csv: Any, show: bool, quiet: bool) -> bool:
+    """Analyse every frame, writing and showing the drawn ones; True when stopped by Ctrl-C."""
     from tqdm import tqdm
 
+    from ..video.writer import draw_frame
+
+    images = {}
+
+    def frames() -> Iterator[Any]:  # keep each image until its result is drawn
+        for f in video:
+            images[f.index] = f.image
+            yield f
+
+    bar = tqdm(total=video.expected_frames, unit="frame", disable=not progress_wanted(quiet), file=sys.stderr,
+               desc=Path(video.name).name if not video.is_camera else video.name)
+    try:
+        for result in analyzer.analyze(frames(), fps=video.fps):
+            image = images.pop(result.index)
+            if frames_csv:
+                frames_csv.write(result)
+            if writer or show:
+                drawn = draw_frame(image, result)
+                if writer:
+                    writer.write(drawn)
+                if show and _show(drawn):
+                    break
+            bar.update(1)
+    except KeyboardInterrupt:  # a camera is stopped with Ctrl-C: still write what we have
+        return True
+    finally:
+        bar.close()
+        if show:
+            _close_window()
+    return False
+
+
+def cmd_video(args: argparse.Namespace) -> int:
     from ..errors import AgeGenderError, ModelCardError
     from ..predictor import Predictor
     from ..video import VideoAnalyzer, open_video
-    from ..video.writer import AnnotatedVideoWriter, FramesCsvWriter, draw_frame, write_tracks_csv
+    from ..video.writer import AnnotatedVideoWriter, FramesCsvWriter, write_tracks_csv
 
     if (args.input is None) == (args.camera is None):
         raise UsageError("give a video file or --camera INDEX (one of them)")
-    if args.every < 1:
-        raise UsageError("--every must be at least 1")
-    if args.threads < 0:
-        raise UsageError("--threads must be >= 0")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UsageError("--max-frames must be at least 1")
-    for opt in (args.out, args.csv, args.frames):
-        if opt and not Path(opt).resolve().parent.is_dir():
-            raise UsageError(f"{opt}: its folder does not exist")
 
     logging.getLogger("agegender.video.reader").setLevel(logging.ERROR)  # a cut file is reported below
     show = False
@@ -65,34 +103,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             writer = AnnotatedVideoWriter(out, video.fps, (video.width, video.height))
         if args.frames:
             frames_csv = FramesCsvWriter(args.frames)
-        images = {}
-
-        def frames():  # keep each image until its result is drawn
-            for f in video:
-                images[f.index] = f.image
-                yield f
-
-        bar = tqdm(total=video.expected_frames, unit="frame", disable=args.quiet, file=sys.stderr,
-                   desc=Path(video.name).name if not video.is_camera else video.name)
-        interrupted = False
-        try:
-            for result in analyzer.analyze(frames(), fps=video.fps):
-                image = images.pop(result.index)
-                if frames_csv:
-                    frames_csv.write(result)
-                if writer or show:
-                    drawn = draw_frame(image, result)
-                    if writer:
-                        writer.write(drawn)
-                    if show and _show(drawn):
-                        break
-                bar.update(1)
-        except KeyboardInterrupt:  # a camera is stopped with Ctrl-C: still write what we have
-            interrupted = True
-        finally:
-            bar.close()
-            if show:
-                _close_window()
+        interrupted = _run_frames(analyzer, video, writer, frames_csv, show, args.quiet)
         tracks = analyzer.tracks()
         if tracks_csv:
             write_tracks_csv(tracks_csv, tracks)
@@ -137,19 +148,20 @@ def _close_window() -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("video", help="track faces through a video file or a camera; gender and age per person")
     p.add_argument("input", nargs="?", metavar="INPUT", help="a video file (anything FFmpeg in OpenCV reads)")
-    p.add_argument("--camera", type=int, metavar="INDEX", help="read camera INDEX instead of a file (e.g. 0)")
-    p.add_argument("--out", metavar="FILE", help="write the annotated video here (.mp4, .avi, .mov, .mkv)")
-    p.add_argument("--csv", metavar="FILE", help="write one row per track here")
-    p.add_argument("--frames", metavar="FILE", help="write one row per face per frame here")
-    p.add_argument("--every", type=int, default=1, metavar="N",
+    p.add_argument("--camera", type=NON_NEGATIVE, metavar="INDEX", help="read camera INDEX instead of a file (e.g. 0)")
+    p.add_argument("--out", type=OUT_FILE, metavar="FILE",
+                   help="write the annotated video here (.mp4, .avi, .mov, .mkv)")
+    p.add_argument("--csv", type=OUT_FILE, metavar="FILE", help="write one row per track here")
+    p.add_argument("--frames", type=OUT_FILE, metavar="FILE", help="write one row per face per frame here")
+    p.add_argument("--every", type=COUNT, default=1, metavar="N",
                    help="detect and predict every N frames; frames between follow the tracks (default 1)")
-    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=COUNT, default=None, metavar="N", help="stop after N frames")
     p.add_argument("--no-display", action="store_true", help="with --camera: never open a window")
-    p.add_argument("--max-faces", type=int, default=None, metavar="N", help="at most N faces per frame (largest)")
-    p.add_argument("--min-face-size", type=float, default=12.0, metavar="PX", help="ignore smaller faces")
-    p.add_argument("--score-threshold", type=float, default=0.7, metavar="P",
+    p.add_argument("--max-faces", type=COUNT, default=None, metavar="N", help="at most N faces per frame (largest)")
+    p.add_argument("--min-face-size", type=PIXELS, default=12.0, metavar="PX", help="ignore smaller faces")
+    p.add_argument("--score-threshold", type=PROBABILITY, default=0.7, metavar="P",
                    help="detector confidence for a new track (0-1)")
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: automatic)")
+    p.add_argument("--threads", type=THREADS, default=0, metavar="N", help="CPU threads (0: automatic)")
     p.add_argument("--model", metavar="MODEL",
                    help="a shipped model name (agegender info --list), a model card, an ONNX file or a folder")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

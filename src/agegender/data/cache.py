@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -136,7 +137,7 @@ def build_cache(
     settings: CacheSettings = CacheSettings(),
     workers: int = 2,
     shard_size: int = 500,
-    progress: bool = True,
+    progress: bool | None = None,
     landmarks_from: str | Path | None = None,
 ) -> CropCache:
     """Detect, align and store crops for ``paths``; reuse what an earlier run already built.
@@ -179,7 +180,8 @@ def build_cache(
     if todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(len(t[0]) for t in todo), unit="img", desc="aligning", disable=not progress)
+        bar = tqdm(total=sum(len(t[0]) for t in todo), unit="img", desc="aligning",
+                   disable=not (sys.stderr.isatty() if progress is None else progress))
         if workers > 1:
             with ProcessPoolExecutor(workers) as ex:
                 for (chunk, *_), _done in zip(todo, ex.map(_process_shard, todo)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DatasetError
@@ -63,44 +63,6 @@ class AdapterReport:
         for k, v in sorted(self.dropped.items()):
             parts.append(f"dropped {v} ({k})")
         return "; ".join(parts)
-
-
-_BASE = [f.name for f in fields(Record) if f.name != "extra"]
-
-
-def write_records(records: list[Record], path: Path) -> None:
-    extra_keys = sorted({k for r in records for k in r.extra})
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(_BASE + extra_keys)
-        for r in records:
-            d = asdict(r)
-            w.writerow(["" if d[k] is None else d[k] for k in _BASE] + [r.extra.get(k, "") for k in extra_keys])
-
-
-def read_records(path: Path) -> list[Record]:
-    out = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            def num(key: str, row: dict[str, str] = row) -> float | None:
-                v = row.pop(key, "")
-                return float(v) if v not in ("", None) else None
-
-            fold = row.pop("fold", "")
-            out.append(
-                Record(
-                    path=row.pop("path"),
-                    age=num("age"),
-                    age_low=num("age_low"),
-                    age_high=num("age_high"),
-                    gender=row.pop("gender", ""),
-                    subject=row.pop("subject", ""),
-                    fold=int(fold) if fold not in ("", None) else None,
-                    source=row.pop("source", ""),
-                    extra={k: v for k, v in row.items() if v not in ("", None)},
-                )
-            )
-    return out
 
 
 def iter_label_csv(

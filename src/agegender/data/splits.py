@@ -3,8 +3,8 @@
 * byte-identical images (same content hash) form one group; groups whose copies disagree on age or
   gender are dropped (and counted), the others keep a single copy;
 * when subject ids exist, all of a subject's images stay in one part;
-* parts are stratified by age band x gender; a held-out test part, a validation part and k folds
-  over the rest (for cross-validation), from a fixed seed;
+* parts are stratified by age band x gender (and a group such as FairFace's race when asked); a held-out
+  test part, a validation part and k folds over the rest (for cross-validation), from a fixed seed;
 * datasets that come with their own folds (Adience) keep them: fold 0 validates, no test part.
 """
 
@@ -59,8 +59,10 @@ def make_split(
     val_fraction: float = 0.075,
     k: int = 5,
     seed: int = 0,
+    strata_by: str = "",
 ) -> tuple[list[SplitRow], SplitReport]:
-    """Assign every usable record to train/val/test and a cross-validation fold."""
+    """Assign every usable record to train/val/test and a cross-validation fold; ``strata_by``: a field of
+    the records' ``extra`` (such as FairFace's ``race``) that stratifies the parts too."""
     rep = SplitReport(total=len(records))
     if hashes is None:
         hashes = [file_hash(r.path) for r in records]
@@ -96,10 +98,11 @@ def make_split(
         key = records[i].subject or f"#img{i}"
         units.setdefault(key, []).append(i)
     rng = np.random.default_rng(seed)
-    strata: dict[tuple[int, str], list[str]] = {}
+    strata: dict[tuple[int, str, str], list[str]] = {}
     for key, idx in units.items():
         r = records[idx[0]]
-        strata.setdefault((_band(r), r.gender), []).append(key)
+        group = str(r.extra.get(strata_by, "")) if strata_by else ""
+        strata.setdefault((_band(r), str(r.gender), group), []).append(key)
     part_of: dict[str, tuple[str, int]] = {}
     for s in sorted(strata):
         keys = sorted(strata[s])

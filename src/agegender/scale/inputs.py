@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ..io import is_image_path
@@ -101,21 +102,27 @@ def read_list(path: Path) -> list[str]:
     return [e if is_uri(e) or os.path.isabs(e) else str(base / e) for e in entries]
 
 
-def filesystem(uri: str) -> tuple[FileSystem, str]:
-    """pyarrow's filesystem for a URI and the path inside it."""
-    from pyarrow import fs
+def _pyarrow_fs() -> ModuleType:
+    try:
+        from pyarrow import fs
+    except ImportError:
+        raise ValueError("reading URIs needs pyarrow, which is not installed: pip install '.[scale]' in the "
+                         "agegender source folder") from None
+    return fs
 
-    return fs.FileSystem.from_uri(uri)
+
+def filesystem(uri: str) -> tuple[FileSystem, str]:
+    """pyarrow's filesystem for a URI and the path inside it (``ValueError`` without pyarrow)."""
+    return _pyarrow_fs().FileSystem.from_uri(uri)
 
 
 def _expand_uri(item: str, out: Inputs) -> None:
-    from pyarrow import fs
-
     try:
+        fs = _pyarrow_fs()
         filesys, path = filesystem(item)
         info = filesys.get_file_info(path)
     except (OSError, ValueError) as exc:
-        out.missing.append((item, f"{item}: cannot open ({str(exc).splitlines()[0]})"))
+        out.missing.append((item, f"{item}: cannot open ({(str(exc).splitlines() or [type(exc).__name__])[0]})"))
         return
     scheme = item.split("://", 1)[0]
     if info.type == fs.FileType.File:

@@ -1,10 +1,12 @@
 """The local engine: worker processes (one ONNX Runtime session each) that each compute and commit parts.
 
 The driver hands out parts (lists of keys) to a pool of spawned processes, at most two per worker in
-flight. Each worker writes and commits its own parts (:func:`agegender.scale.parts.commit_part`), so rows
-never travel back through the driver. A worker holds a shared lock on the output folder for its life and,
-on Linux, dies with the driver (``PR_SET_PDEATHSIG``): a rerun after a SIGKILL never races a leftover
-worker of the killed run.
+flight. Parts are cut as for the Ray engine (:func:`agegender.scale.ray_engine.plan`): at most
+``batch_size`` inputs, and fewer when that gives every worker about ``TASKS_PER_ACTOR`` parts, so a small
+job is spread over the whole pool too. Each worker writes and commits its own parts
+(:func:`agegender.scale.parts.commit_part`), so rows never travel back through the driver. A worker holds
+a shared lock on the output folder for its life and, on Linux, dies with the driver
+(``PR_SET_PDEATHSIG``): a rerun after a SIGKILL never races a leftover worker of the killed run.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from .parts import Manifest, PartStore, commit_part, hold_workers_lock, worker_id
+from .ray_engine import plan  # the cutting rule only: that module imports no Ray at import time
 from .worker import PartProcessor
 
 log = logging.getLogger(__name__)
@@ -77,11 +80,15 @@ def _run_part(task: PartTask) -> Manifest:
 
 def run_local(keys: list[str], store: PartStore, model: str | None, workers: int, batch_size: int,
               threads: int = 1, on_part: Callable[[Manifest], None] | None = None) -> None:
-    """Process ``keys`` in parts of ``batch_size`` with ``workers`` processes, committing into ``store``."""
+    """Process ``keys`` with ``workers`` processes (no more than parts), committing into ``store``; parts of
+    at most ``batch_size`` keys, smaller for a small job so that every worker gets several."""
     if not keys:
         return
-    chunks = (keys[i : i + batch_size] for i in range(0, len(keys), batch_size))
-    workers = max(1, min(workers, -(-len(keys) // batch_size)))  # no more processes than parts
+    p = plan(len(keys), max(1, workers), 1, batch_size)
+    workers = p.actors
+    chunks = (keys[i : i + p.part] for i in range(0, len(keys), p.part))
+    log.debug("local engine: %d inputs in %d parts of at most %d, %d workers", len(keys), p.tasks, p.part,
+              workers)
     ctx = mp.get_context("spawn")  # no fork: ONNX Runtime threads and locks do not survive it
     level = logging.getLogger().getEffectiveLevel()
     initargs = (str(store.out_dir), model, threads, os.getpid(), level)

@@ -2,9 +2,13 @@
 
 Layout of an output folder::
 
-    _job.json                   format and model of the job (a rerun must match)
+    _job.json                   format and model of the job (a rerun must match once a part is committed;
+                                a folder without parts, e.g. left by a failed start, takes any job)
     _manifests/NAME.json        one per committed part: its data file and the inputs it covers
     NAME.parquet|csv|jsonl      the part's rows (only committed parts carry a visible name)
+    _ray.log                    Ray's own output, Ray engine only (written unless --debug; appended to by
+                                each run)
+    .lock, .workers.lock        held while a job runs (one job at a time; its workers); empty files
     .tmp-*                      being written; removed or finished by the next run
 
 Committing a part: (1) write its rows to ``.tmp-NAME.ext`` and fsync; (2) write the manifest to a
@@ -205,6 +209,37 @@ def hold_workers_lock(out_dir: Path) -> IO[str] | None:
     return _flock(Path(out_dir) / WORKERS_LOCK_FILE, "sh")
 
 
+def committed_manifests(out_dir: Path) -> list[Path]:
+    """The manifest files of the committed parts of an output folder (none for a new folder)."""
+    d = Path(out_dir) / MANIFEST_DIR
+    return sorted(p for p in d.glob("*.json") if not p.name.startswith(TMP)) if d.is_dir() else []
+
+
+def read_job(out_dir: Path) -> dict[str, Any] | None:
+    """The ``_job.json`` of an output folder (``None`` if it has none); :class:`OutputDirError` if unreadable."""
+    path = Path(out_dir) / JOB_FILE
+    if not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OutputDirError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(d, dict) or not isinstance(d.get("model"), dict) or "format" not in d:
+        raise OutputDirError(f"{path}: not a batch job description")
+    return d
+
+
+def committed_job(out_dir: Path) -> dict[str, Any] | None:
+    """The job an output folder holds parts of: its ``_job.json`` if at least one part is committed, else
+    ``None`` (a new folder, or one a failed start left without parts: it binds no format or model)."""
+    if not committed_manifests(out_dir):
+        return None
+    d = read_job(out_dir)
+    if d is None:
+        raise OutputDirError(f"{out_dir}: holds parts but no {JOB_FILE}; use another --out")
+    return d
+
+
 # -- the store ---------------------------------------------------------------------------------------
 
 
@@ -227,18 +262,25 @@ class PartStore:
         self.out_dir = Path(self.out_dir)
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise OutputDirError(f"{self.out_dir}: exists and is not a folder")
-        (self.out_dir / MANIFEST_DIR).mkdir(parents=True, exist_ok=True)
+        try:
+            (self.out_dir / MANIFEST_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputDirError(f"{self.out_dir}: cannot create the output folder ({exc.strerror})") from None
         self._lock = _flock(self.out_dir / LOCK_FILE, "ex", blocking=False)
         if self._lock is None:
             raise OutputDirError(f"{self.out_dir}: another batch job is writing to this folder")
-        self._check_job()
-        waited = _flock(self.out_dir / WORKERS_LOCK_FILE, "ex", blocking=False)
-        if waited is None:
-            log.warning("%s: waiting for the worker processes of an earlier run to exit", self.out_dir)
-            waited = _flock(self.out_dir / WORKERS_LOCK_FILE, "ex")
-        assert waited is not None
-        waited.close()  # released: this run's workers take it shared
-        self.recover()
+        try:
+            waited = _flock(self.out_dir / WORKERS_LOCK_FILE, "ex", blocking=False)
+            if waited is None:
+                log.warning("%s: waiting for the worker processes of an earlier run to exit", self.out_dir)
+                waited = _flock(self.out_dir / WORKERS_LOCK_FILE, "ex")
+            assert waited is not None
+            waited.close()  # released: this run's workers take it shared
+            self._check_job()  # with no worker of an earlier run left: none commits a part behind our back
+            self.recover()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
@@ -253,19 +295,20 @@ class PartStore:
         self.close()
 
     def _check_job(self) -> None:
-        path = self.out_dir / JOB_FILE
+        """A folder that holds parts takes only a job of the same format and model; one that holds none (new,
+        or left by a run that failed before its first part) takes any: its ``_job.json`` is (re)written."""
         want = {"format": self.fmt, "model": asdict(self.model)}
-        if path.is_file():
-            have = json.loads(path.read_text(encoding="utf-8"))
-            if have.get("format") != self.fmt:
-                raise OutputDirError(f"{self.out_dir}: holds {have.get('format')} parts; rerun with "
-                                     f"--format {have.get('format')} or use another --out")
-            if have.get("model") != want["model"]:
-                m = have.get("model", {})
-                raise OutputDirError(f"{self.out_dir}: made with model {m.get('name')} {m.get('version')} "
-                                     f"(sha256 {str(m.get('sha256'))[:12]}…); use the same model or another --out")
-        else:
-            atomic_write_text(path, json.dumps({**want, "created": time.time()}, indent=1))
+        have = committed_job(self.out_dir)
+        if have is None:
+            atomic_write_text(self.out_dir / JOB_FILE, json.dumps({**want, "created": time.time()}, indent=1))
+            return
+        if have.get("format") != self.fmt:
+            raise OutputDirError(f"{self.out_dir}: holds {have.get('format')} parts; rerun with "
+                                 f"--format {have.get('format')} or use another --out")
+        if have.get("model") != want["model"]:
+            m = have.get("model", {})
+            raise OutputDirError(f"{self.out_dir}: made with model {m.get('name')} {m.get('version')} "
+                                 f"(sha256 {str(m.get('sha256'))[:12]}…); use the same model or another --out")
 
     def _load_manifests(self) -> dict[str, Manifest]:
         out: dict[str, Manifest] = {}

@@ -18,13 +18,19 @@ log = logging.getLogger(__name__)
 
 
 class PartProcessor:
-    """Loads the model and the detector once; :meth:`process` turns keys into rows."""
+    """Loads the model and the detector once; :meth:`process` turns keys into rows.
 
-    def __init__(self, model: str | None = None, threads: int = 1, prep_threads: int = 2, chunk: int = 32) -> None:
+    ``log_failures``: log each failed input's error as a warning here (the local engine's workers); the Ray
+    engine's actors do not, its driver logs them where the user sees them.
+    """
+
+    def __init__(self, model: str | None = None, threads: int = 1, prep_threads: int = 2, chunk: int = 32,
+                 log_failures: bool = True) -> None:
         self.predictor = Predictor(model=model, threads=threads, workers=prep_threads)
         self.model = ModelId.of(self.predictor.card)
         self.predictor.detector  # load now, not on the first image  # noqa: B018
         self.chunk = chunk
+        self.log_failures = log_failures
 
     def process(self, keys: list[str]) -> list[InputResult]:
         """Rows for every key, in order; an input that fails gets one row with its error."""
@@ -55,9 +61,10 @@ class PartProcessor:
         for (i, _), pred in zip(todo, preds):
             results[i] = result_of(self._named(pred, keys[i]), self.model)
         out = [results[i] for i in range(len(keys))]
-        for r in out:
-            if r.failed:
-                log.warning("%s", r.error)
+        if self.log_failures:
+            for r in out:
+                if r.failed:
+                    log.warning("%s", r.error)
         return out
 
     @staticmethod

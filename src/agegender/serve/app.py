@@ -22,7 +22,7 @@ from ..card import ModelCard
 from .engine import LoadedModel, PredictOptions, load_models, predict_batch, predict_upload
 from .errors import ApiError, install_handlers
 from .limits import InferencePool
-from .schemas import BatchOut, ErrorOut, Health, ModelsOut, ModelSummary, PredictionOut
+from .schemas import BatchItem, BatchOut, ErrorOut, Health, ModelsOut, ModelSummary, PredictionOut
 from .settings import ServeSettings
 from .uploads import MULTIPART_OVERHEAD, Upload, file_parts, is_multipart, parse_multipart, read_body
 
@@ -88,6 +88,23 @@ def _options(
 
 
 ModelQuery = Annotated[str | None, Query(description="a loaded model's key (GET /v1/models); default: the first")]
+LabelsQuery = Annotated[bool, Query(description="also return where each face's label goes (inside the image, "
+                                                "never overlapping another label), as annotated images place them")]
+
+
+def _predict_one(model: LoadedModel, upload: Upload, opts: PredictOptions, settings: ServeSettings, source: str,
+                 labels: bool) -> PredictionOut:
+    out = predict_upload(model, upload, opts, settings, source)
+    return out.with_labels() if labels else out
+
+
+def _predict_many(model: LoadedModel, uploads: list[Upload], opts: PredictOptions, settings: ServeSettings,
+                  deadline: float, labels: bool) -> list[BatchItem]:
+    items = predict_batch(model, uploads, opts, settings, deadline)
+    if not labels:
+        return items
+    return [it if it.prediction is None else it.model_copy(update={"prediction": it.prediction.with_labels()})
+            for it in items]
 
 
 def _api_router() -> APIRouter:
@@ -96,7 +113,7 @@ def _api_router() -> APIRouter:
     @r.post("/predict", response_model=PredictionOut, responses=_ERRORS, openapi_extra=_UPLOAD_BODY,
             summary="Faces, gender and age in one image")
     async def predict(request: Request, opts: Annotated[PredictOptions, Depends(_options)],
-                      model: ModelQuery = None) -> PredictionOut:
+                      model: ModelQuery = None, labels: LabelsQuery = False) -> PredictionOut:
         """Send the image as multipart/form-data (field `file`) or as the raw request body. The type is
         judged by the content: 415 for a non-image, 422 for a corrupt one, 413 over the size or pixel limit,
         503 (with Retry-After) when the server is full, 504 past the time limit."""
@@ -116,12 +133,12 @@ def _api_router() -> APIRouter:
                 source = upload.filename or "upload"
             else:
                 upload, source = Upload(field="", filename="", data=body), "upload"
-            return await st.pool.run(slot, predict_upload, m, upload, opts, s, source)
+            return await st.pool.run(slot, _predict_one, m, upload, opts, s, source, labels)
 
     @r.post("/predict/batch", response_model=BatchOut, responses=_ERRORS, openapi_extra=_BATCH_BODY,
             summary="Several images, one result each")
     async def predict_many(request: Request, opts: Annotated[PredictOptions, Depends(_options)],
-                           model: ModelQuery = None) -> BatchOut:
+                           model: ModelQuery = None, labels: LabelsQuery = False) -> BatchOut:
         """multipart/form-data with one or more files (any field names). Bad files are reported in place
         with the status they would have had alone; the others are still processed."""
         st = _state(request)
@@ -137,7 +154,7 @@ def _api_router() -> APIRouter:
                 raise ApiError(422, "no files in the form")
             if len(files) > s.max_batch_files:
                 raise ApiError(413, f"{len(files)} files exceed the limit of {s.max_batch_files} per request")
-            items = await st.pool.run(slot, predict_batch, m, files, opts, s, slot.deadline)
+            items = await st.pool.run(slot, _predict_many, m, files, opts, s, slot.deadline, labels)
             return BatchOut(model=m.ref, results=items)
 
     @r.get("/models", response_model=ModelsOut, summary="The loaded models")
@@ -205,8 +222,10 @@ def create_app(settings: ServeSettings | None = None, models: dict[str, LoadedMo
     app.include_router(_api_router())
 
     @app.get("/healthz", response_model=Health, summary="Liveness (no API key needed)")
-    async def healthz() -> Health:
-        return Health(status="ok")
+    async def healthz(request: Request) -> Health:
+        """Always 200 while the process answers; the loaded models and the load, as /readyz gives them."""
+        st = _state(request)
+        return Health(status="ok", models=list(st.models), in_flight=st.pool.in_flight, capacity=st.pool.capacity)
 
     @app.get("/readyz", response_model=Health, responses={503: {"model": Health}},
              summary="Readiness: models loaded and room for a request (no API key needed)")

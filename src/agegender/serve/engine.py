@@ -1,7 +1,8 @@
 """The models the service loaded at start-up and the work one request does on a worker thread.
 
-Thin over the library: ``load_image`` -> ``Predictor.predict`` -> ``annotate.draw_faces`` /
-``annotate.overlay_heatmap`` (the attention map is an output of the ONNX graph: no PyTorch).
+Thin over the library: ``uploads.decode_upload`` (a large JPEG is decoded reduced) -> ``Predictor.predict``
+-> ``annotate.draw_faces`` / ``annotate.overlay_heatmap`` (the attention map is an output of the ONNX graph:
+no PyTorch). Faces are reported in the full-size photo's pixels.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ import numpy as np
 from PIL import Image
 
 from ..annotate import draw_faces, overlay_heatmap
-from ..errors import ImageLoadError
-from ..io import load_image
 from ..predictor import Predictor
-from ..types import Detection, Face, Prediction
+from ..types import Face, Prediction
 from .errors import ApiError
 from .schemas import BatchItem, ErrorDetail, FaceOut, ModelRef, PredictionOut
 from .settings import ServeSettings
-from .uploads import Upload, check_image
+from .uploads import Upload, check_image, decode_upload
 
 log = logging.getLogger("agegender.serve")
 
@@ -47,8 +46,7 @@ class LoadedModel:
 
     @property
     def has_attention(self) -> bool:
-        names = {o.name for o in self.predictor.runtime.session.get_outputs()}
-        return self.predictor.card.outputs.attention in names
+        return self.predictor.has_attention
 
 
 def _key(spec: str, predictor: Predictor) -> str:
@@ -88,13 +86,7 @@ def _data_url(img: Image.Image, fmt: str) -> str:
 def _attention_overlay(model: LoadedModel, image: np.ndarray, face: Face) -> str | None:
     if face.attention is None:
         return None
-    p = model.predictor
-    if face.landmarks:
-        det = Detection(box=face.box, score=face.det_score, landmarks=np.asarray(face.landmarks, np.float32))
-        crop = p.align(image, det)
-    else:  # aligned mode: the whole image is the face
-        crop = p.frame_whole(image)
-    over = overlay_heatmap(crop, face.attention)
+    over = overlay_heatmap(model.predictor.crop_of(image, face), face.attention)
     return _data_url(over.resize((over.width * 2, over.height * 2), Image.BICUBIC), "PNG")
 
 
@@ -102,16 +94,14 @@ def predict_upload(model: LoadedModel, upload: Upload, opts: PredictOptions, set
                    source: str) -> PredictionOut:
     """One image: checks (413/415/422), decoding, prediction, optional drawings. Runs on a worker thread."""
     check_image(upload, settings.max_upload_bytes, settings.max_pixels)
-    try:
-        image = load_image(upload.data, max_pixels=settings.max_pixels, name="image")
-    except ImageLoadError as exc:
-        msg = str(exc).removeprefix("image: ")
-        raise ApiError(422, f"corrupt image: {msg}") from None
+    image, scale, (w, h) = decode_upload(upload, settings.max_pixels)  # a phone photo comes back reduced
     pred = model.predictor.predict(image, aligned=opts.aligned)
     faces = pred.faces[: opts.max_faces] if opts.max_faces else pred.faces
-    faces_out = [FaceOut.of(f, _attention_overlay(model, image, f) if opts.explain else None) for f in faces]
+    full = tuple(f.scaled(1 / scale) for f in faces)  # boxes and landmarks in the full-size photo's pixels
+    overlays = [_attention_overlay(model, image, f) if opts.explain else None for f in faces]
+    faces_out = [FaceOut.of(f, over) for f, over in zip(full, overlays)]
     annotated = _data_url(draw_faces(image, faces), "JPEG") if opts.annotate else None
-    pred = Prediction(source=source, width=pred.width, height=pred.height, faces=tuple(faces))
+    pred = Prediction(source=source, width=w, height=h, faces=full)
     return PredictionOut.of(pred, model.ref, faces_out, annotated)
 
 

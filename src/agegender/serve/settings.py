@@ -51,10 +51,13 @@ class ServeSettings(BaseModel):
     models: tuple[str, ...] = Field(("default",), min_length=1,
                                     description="models to load (the first is the default): shipped names or cards")
     threads: int = Field(1, ge=0, le=64, description="ONNX Runtime threads per inference call (0: automatic)")
-    max_upload_mb: float = Field(10.0, gt=0, le=1024, description="largest accepted image file, in MiB")
+    max_upload_mb: float = Field(40.0, gt=0, le=1024,
+                                 description="largest accepted image file, in MiB (64 MP phone photos: up to about 30)")
     max_request_mb: float = Field(50.0, gt=0, le=8192,
                                   description="largest request body (a whole batch), in MiB")
-    max_pixels: int = Field(40_000_000, ge=1, le=MAX_PIXELS, description="largest accepted image, in pixels")
+    max_pixels: int = Field(100_000_000, ge=1, le=MAX_PIXELS,
+                            description="largest accepted image, in pixels (phone photos reach 64 MP and more); "
+                                        "a decompression bomb claims far more and is refused (413)")
     max_faces: int = Field(50, ge=1, le=1000, description="most faces reported per image (largest first)")
     max_batch_files: int = Field(16, ge=1, le=256, description="most files in one batch request")
     timeout_s: float = Field(30.0, gt=0, le=3600, description="per-request time limit (queue wait included)")

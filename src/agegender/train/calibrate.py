@@ -6,12 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..postprocess import log_softmax
+
 _GRID = np.exp(np.linspace(np.log(0.25), np.log(4.0), 241))
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
 
 
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
@@ -19,7 +16,7 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     best_t, best = 1.0, np.inf
     rows = np.arange(len(targets))
     for t in _GRID:
-        nll = -_log_softmax(logits / t)[rows, targets].mean()
+        nll = -log_softmax(logits / t)[rows, targets].mean()
         if nll < best:
             best_t, best = float(t), float(nll)
     return best_t
@@ -59,7 +56,7 @@ def calibrate(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndar
     tg = fit_temperature(gender_logits[gm], gender[gm])
 
     def p_female(t: float) -> np.ndarray:
-        return np.exp(_log_softmax(gender_logits[gm] / t))[:, 1]
+        return np.exp(log_softmax(gender_logits[gm] / t))[:, 1]
 
     am = age >= 0
     years = np.clip(np.round(age[am]).astype(int), 0, age_logits.shape[1] - 1)
@@ -70,6 +67,6 @@ def calibrate(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndar
         age_temperature=ta,
         gender_ece_before=ece(p_female(1.0), gender[gm]),
         gender_ece_after=ece(p_female(tg), gender[gm]),
-        age_nll_before=float(-_log_softmax(age_logits[am])[rows, years].mean()),
-        age_nll_after=float(-_log_softmax(age_logits[am] / ta)[rows, years].mean()),
+        age_nll_before=float(-log_softmax(age_logits[am])[rows, years].mean()),
+        age_nll_after=float(-log_softmax(age_logits[am] / ta)[rows, years].mean()),
     )

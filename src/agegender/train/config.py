@@ -29,7 +29,7 @@ class DataConfig:
     #: another crop cache of the same photos (other size, margin or border) whose detected faces are reused
     #: instead of running the detector again
     landmarks: str = ""
-    #: this source's distillation teacher (as ``TrainConfig.teacher``); empty: the run's teacher
+    #: this source's distillation teacher (as ``TrainConfig.teacher``); empty: the run's teacher; "none": labels only
     teacher: str = ""
 
 
@@ -93,6 +93,12 @@ class TrainConfig:
     #: share of training crops turned into scanned old prints (toning, fading, sharpening, grain at once;
     #: train/domain_aug.py ``old_print``); 0: off
     old_print: float = 0.0
+    #: share of training crops saved again as users do (JPEG 60-95, WebP, CMYK, grey, +-20 % rescale;
+    #: train/reencode.py), so that re-encoding a photo does not change its answer; 0: off
+    reencode: float = 0.0
+    #: share of training crops made unreadable (upside down, on a side, blurred away) and taught a 50 %
+    #: gender (train/unjudgeable.py), so that such faces come back with low confidence; 0: off
+    unjudgeable: float = 0.0
     max_rotate: float = 12.0  # degrees
     seed: int = 0
     threads: int = 2

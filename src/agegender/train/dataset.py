@@ -97,6 +97,14 @@ def photo_windows(records: list[Record], landmarks: np.ndarray, cfg: TrainConfig
     return out
 
 
+def build_caches(cfg: TrainConfig) -> list[str]:
+    """Build (or check) the crop cache and split of every source of ``cfg`` -- what ``agegender train``
+    reads first, done ahead (``agegender cache``); one summary line per source and part."""
+    arrays = load_arrays(cfg, parts=("train", "val", "test"))
+    return [f"{name} {part}: {len(a)} images" for part in ("train", "val", "test")
+            for name, a in arrays[part].by_source().items()]
+
+
 def source_name(d: DataConfig) -> str:
     return d.name or d.dataset
 
@@ -147,6 +155,9 @@ def _load_source(d: DataConfig, cfg: TrainConfig, parts: tuple[str, ...]) -> dic
             from ..data.aaf import aaf_split_rows
 
             rows, rep = aaf_split_rows(records, hashes, seed=cfg.seed), "official train/val kept"
+        elif d.dataset == "fairface":  # no official split in the training part: val 10 %, test 5 %
+            rows, rep = make_split(records, hashes, test_fraction=0.05, val_fraction=0.10, seed=cfg.seed,
+                                   strata_by="race")
         else:
             rows, rep = make_split(records, hashes, seed=cfg.seed)
         log.info("new split %s: %s", split_path, rep)

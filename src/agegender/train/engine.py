@@ -16,6 +16,8 @@ from .config import TrainConfig
 from .context import hide_borders, mask_context
 from .dataset import Arrays
 from .losses import distillation_loss, multitask_loss
+from .reencode import reencode
+from .unjudgeable import make_unjudgeable, uniform_gender_loss
 
 YEARS = torch.arange(NUM_AGES, dtype=torch.float32)
 
@@ -56,7 +58,7 @@ def train_one_epoch(
     n_batches = max(1, len(perm) // cfg.batch_size)
     sums: dict[str, float] = {}
     aug_g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + rank)
-    bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=rank != 0, mininterval=1 if sys.stderr.isatty() else 30)
+    bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=rank != 0 or not sys.stderr.isatty(), mininterval=1)
     for b in bar:
         idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
         crops = data.crops[idx]
@@ -64,18 +66,29 @@ def train_one_epoch(
             crops = mask_context(crops, donors, cfg.context_mask, aug_g)
         if cfg.hair_dropout > 0:
             crops = hide_borders(crops, cfg.hair_dropout, aug_g)
+        crops = reencode(crops, cfg.reencode, aug_g)
+        crops, blind = make_unjudgeable(crops, cfg.unjudgeable, aug_g)
         x = augment(crops, aug_g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug,
                     p_print=cfg.old_print)
         g_logits, a_logits, _ = model(x)
+        seen, rows = ~blind, idx[~blind]
         loss, parts = multitask_loss(
-            g_logits, a_logits, data.gender[idx], data.age[idx], data.age_low[idx], data.age_high[idx],
-            sigma=cfg.label_sigma, l1_weight=cfg.age_l1_weight, gender_weight=cfg.gender_weight,
-            label_smoothing=cfg.label_smoothing,
+            g_logits[seen], a_logits[seen], data.gender[rows], data.age[rows], data.age_low[rows],
+            data.age_high[rows], sigma=cfg.label_sigma, l1_weight=cfg.age_l1_weight,
+            gender_weight=cfg.gender_weight, label_smoothing=cfg.label_smoothing,
         )
         if cfg.distill > 0 and data.soft_gender is not None and data.soft_age is not None:
-            kd, kd_parts = distillation_loss(g_logits, a_logits, data.soft_gender[idx], data.soft_age[idx])
-            loss = (1 - cfg.distill) * loss + cfg.distill * kd
-            parts.update(kd_parts)
+            taught = torch.isfinite(data.soft_gender[rows, 0])  # rows of sources with a teacher
+            if taught.any():
+                kd, kd_parts = distillation_loss(g_logits[seen][taught], a_logits[seen][taught],
+                                                 data.soft_gender[rows][taught], data.soft_age[rows][taught])
+                share = cfg.distill * float(taught.float().mean())
+                loss = (1 - share) * loss + share * kd
+                parts.update(kd_parts)
+        if blind.any():
+            lu = uniform_gender_loss(g_logits[blind])
+            loss = loss + float(blind.float().mean()) * lu
+            parts["unjudgeable"] = float(lu.detach())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)

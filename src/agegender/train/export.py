@@ -231,7 +231,7 @@ def export_run(
 
     teachers = sorted({t for c in cfgs if c.get("distill", 0) > 0
                        for spec in [c.get("teacher", "")] + [d.get("teacher", "") for d in c.get("sources") or []]
-                       for t in teacher_specs(spec)})
+                       for t in teacher_specs(spec) if t != "none"})
     if teachers:
         from ..runtime import ModelRuntime
 
@@ -258,51 +258,86 @@ def export_run(
     return card, diff
 
 
-def summarize(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndarray, age: np.ndarray,
-              extra: list[dict[str, str]] | None = None, g_t: float = 1.0, a_t: float = 1.0) -> dict[str, Any]:
-    """Test metrics for the card: overall and broken down by age band, gender and race."""
-    from ..postprocess import softmax
+def _age_figures(expected: np.ndarray, age: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, float]:
+    """Age MAE and CS@5 on exact ages; on age bins (FairFace), the share whose expected age rounds into
+    the labelled bin, and into it or a neighbouring bin of the nine (1-off)."""
+    from ..eval.metrics import FAIRFACE9, age_to_group
 
+    out: dict[str, float] = {}
+    exact = age >= 0
+    if exact.any():
+        err = np.abs(expected[exact] - age[exact])
+        out.update(age_mae=round(float(err.mean()), 3), age_cs5=round(float((err <= 5).mean()), 4))
+    ranged = (~exact) & (low >= 0)
+    if ranged.any():
+        pb = age_to_group(expected[ranged], FAIRFACE9)
+        tb = age_to_group((low[ranged] + high[ranged]) / 2, FAIRFACE9)
+        out.update(age_bin_accuracy=round(float((pb == tb).mean()), 4),
+                   age_bin_one_off=round(float((np.abs(pb - tb) <= 1).mean()), 4))
+    return out
+
+
+def summarize(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndarray, age: np.ndarray,
+              extra: list[dict[str, str]] | None = None, g_t: float = 1.0, a_t: float = 1.0,
+              low: np.ndarray | None = None, high: np.ndarray | None = None) -> dict[str, Any]:
+    """Metrics for the card: overall and broken down by age band, gender and race; ages are exact
+    (``age >= 0``) or bins (``low``-``high``, FairFace), each scored as such."""
+    from ..postprocess import softmax
+    from .calibrate import ece
+
+    low = np.full(len(age), -1.0) if low is None else low
+    high = np.full(len(age), -1.0) if high is None else high
     pa = softmax(age_logits, a_t)
     pg = softmax(gender_logits, g_t)
     expected = pa @ np.arange(pa.shape[1])
-    err = np.abs(expected - age)
     correct = (pg.argmax(1) == gender)
-    out: dict[str, Any] = {
-        "n": int(len(age)), "age_mae": round(float(err.mean()), 3), "age_cs5": round(float((err <= 5).mean()), 4),
-        "gender_accuracy": round(float(correct.mean()), 4),
-    }
+    known = gender >= 0
+
+    def figures(m: np.ndarray) -> dict[str, Any]:
+        return {"n": int(m.sum()), **_age_figures(expected[m], age[m], low[m], high[m]),
+                "gender_accuracy": round(float(correct[m & known].mean()), 4) if (m & known).any() else None}
+
+    out = figures(np.ones(len(age), bool))
+    if known.any():
+        out["gender_ece"] = round(ece(pg[known, 1], gender[known]), 4)
+    mid = np.where(age >= 0, age, (low + high) / 2)
     bands = [(0, 2), (3, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 100)]
-    by: dict[str, dict[str, float]] = {}
+    by: dict[str, dict[str, Any]] = {}
     for lo, hi in bands:
-        m = (age >= lo) & (age <= hi)
+        m = (mid >= lo) & (mid <= hi + 0.99)
         if m.any():
-            by[f"age {lo}-{hi}"] = {"n": int(m.sum()), "age_mae": round(float(err[m].mean()), 2),
-                                    "gender_accuracy": round(float(correct[m].mean()), 4)}
+            by[f"age {lo}-{hi}"] = figures(m)
     for gi, gname in enumerate(("male", "female")):
         m = gender == gi
         if m.any():
-            by[f"gender {gname}"] = {"n": int(m.sum()), "age_mae": round(float(err[m].mean()), 2),
-                                     "gender_accuracy": round(float(correct[m].mean()), 4)}
-    if extra:
-        races = sorted({e.get("race", "") for e in extra} - {""})
-        for r in races:
-            m = np.array([e.get("race") == r for e in extra])
-            by[f"race {r}"] = {"n": int(m.sum()), "age_mae": round(float(err[m].mean()), 2),
-                               "gender_accuracy": round(float(correct[m].mean()), 4)}
+            by[f"gender {gname}"] = figures(m)
+    races = sorted({e.get("race", "") for e in extra or []} - {""})
+    for r in races:
+        by[f"race {r}"] = figures(np.array([e.get("race") == r for e in extra or []]))
+        for gi, gname in enumerate(("male", "female")):
+            m = np.array([e.get("race") == r for e in extra or []]) & (gender == gi)
+            if m.any():
+                by[f"race {r} x {gname}"] = figures(m)
     out["by_group"] = by
     return out
 
 
-def _by_source(g: np.ndarray, a: np.ndarray, data, cal) -> dict[str, Any]:
-    """``summarize`` for each source's rows (no breakdown by group)."""
+def _summary_of(g: np.ndarray, a: np.ndarray, data, cal, groups: bool) -> dict[str, Any]:  # noqa: ANN001
+    return summarize(g, a, data.gender.numpy(), data.age.numpy(), [r.extra for r in data.records] if groups else None,
+                     g_t=cal.gender_temperature if cal else 1.0, a_t=cal.age_temperature if cal else 1.0,
+                     low=data.age_low.numpy(), high=data.age_high.numpy())
+
+
+def _by_source(g: np.ndarray, a: np.ndarray, data, cal) -> dict[str, Any]:  # noqa: ANN001
+    """``summarize`` for each source's rows, broken down by group only where the source knows races."""
     out = {}
     src = data.source.numpy()
     for k, name in enumerate(data.source_names):
         rows = np.flatnonzero(src == k)
-        m = summarize(g[rows], a[rows], data.gender.numpy()[rows], data.age.numpy()[rows],
-                      g_t=cal.gender_temperature if cal else 1.0, a_t=cal.age_temperature if cal else 1.0)
-        m.pop("by_group")
+        part = data.subset(rows)
+        m = _summary_of(g[rows], a[rows], part, cal, groups=name == "fairface")
+        if name != "fairface":
+            m.pop("by_group")
         out[name] = m
     return out
 
@@ -330,16 +365,13 @@ def export_calibrated(
         g, a = predict_logits(model, v.crops, flip=flip)
         cal = calibrate(g, a, v.gender.numpy(), v.age.numpy())
         report["calibration"] = cal.to_dict()
-        report["val"] = summarize(g, a, v.gender.numpy(), v.age.numpy(), g_t=cal.gender_temperature,
-                                  a_t=cal.age_temperature)
+        report["val"] = _summary_of(g, a, v, cal, groups=False)
         if len(v.source_names) > 1:
             report["val_by_source"] = _by_source(g, a, v, cal)
     if with_test:
         t = arrays["test"]
         g, a = predict_logits(model, t.crops, flip=flip)
-        report["test"] = summarize(g, a, t.gender.numpy(), t.age.numpy(), [r.extra for r in t.records],
-                                   g_t=cal.gender_temperature if cal else 1.0,
-                                   a_t=cal.age_temperature if cal else 1.0)
+        report["test"] = _summary_of(g, a, t, cal, groups=True)
         if len(t.source_names) > 1:
             report["test_by_source"] = _by_source(g, a, t, cal)
     metrics = {}

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def teacher_probabilities(teacher: str, crops: np.ndarray, threads: int = 0, bat
         raise ValueError(f"teacher input {rt.card.input.size} px != crops {crops.shape[1]} px")
     t = rt.card.gender_temperature
     gs, ages = [], []
-    for i in tqdm(range(0, len(crops), batch), desc="teacher", mininterval=30):
+    for i in tqdm(range(0, len(crops), batch), desc="teacher", disable=not sys.stderr.isatty()):
         raw = rt.run(to_input(crops[i : i + batch], rt.card.input))
         gs.append(torch.softmax(torch.from_numpy(raw.gender_logits) / t, 1))
         ages.append(torch.softmax(torch.from_numpy(raw.age_logits) / rt.card.age_temperature, 1))
@@ -124,18 +125,20 @@ def _cached_teacher(teacher: str, train, path: Path, threads: int) -> tuple[torc
 
 def teacher_targets(cfg: TrainConfig, train, out: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft targets for every training row, each source from its own teacher (``DataConfig.teacher``,
-    default ``cfg.teacher``)."""
+    default ``cfg.teacher``); ``teacher: none`` on a source leaves its rows to their labels alone (NaN)."""
     sources = cfg.all_sources()
     if len(sources) == 1:
         return _cached_teacher(sources[0].teacher or cfg.teacher, train, out / "teacher.pt", cfg.threads)
-    pg = torch.zeros(len(train), 2)
-    pa = torch.zeros(len(train), NUM_AGES)
+    pg = torch.full((len(train), 2), float("nan"))
+    pa = torch.full((len(train), NUM_AGES), float("nan"))
     src = train.source.numpy()
     for k, (d, name) in enumerate(zip(sources, train.source_names)):
         rows = np.flatnonzero(src == k)
         teacher = d.teacher or cfg.teacher
         if not teacher:
-            raise DatasetError(f"source {name}: no teacher (set teacher, or the source's own)")
+            raise DatasetError(f"source {name}: no teacher (set teacher, or the source's own, or none)")
+        if teacher == "none":
+            continue
         g, a = _cached_teacher(teacher, train.subset(rows), out / f"teacher-{name}.pt", cfg.threads)
         pg[rows], pa[rows] = g, a
     return pg, pa

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from ..detect.retinaface import RetinaFaceDetector
-from ..postprocess import decode
+from ..detect.base import Detector
 from ..predictor import Predictor
-from ..types import AgeGender, Detection
+from ..types import AgeGender
 from .reader import VideoFrame, VideoReader
 from .results import FrameResult, Track, TrackedFace
-from .smoothing import TrackEvidence, evidence_weight, plain_card, predict_log_probs
+from .smoothing import TrackEvidence, evidence_weight
 from .tracker import FaceTracker, TrackState
 
 log = logging.getLogger(__name__)
@@ -51,33 +49,17 @@ class VideoAnalyzer:
         self.low_score = low_score
         self.max_lost_seconds = max_lost_seconds
         self.min_hits = min_hits
-        self._detector = None
         self._tracker: FaceTracker | None = None
-        self._card = self._plain = None
 
-    # -- the detector, with a lower threshold for the tracker's second stage --------------------
     @property
-    def detector(self):
-        if self._detector is None:
-            base = self.predictor.detector
-            if isinstance(base, RetinaFaceDetector):
-                # the predictor's detector with every setting kept (and its session, if loaded) but a
-                # lower threshold and no face limit; one thread pool of the predictor's size (frames are
-                # processed one after another, so the detector need not leave cores to other workers)
-                det = copy.copy(base)
-                det.score_threshold = min(self.low_score, self.predictor.score_threshold)
-                det.max_faces = None
-                det.min_face_size = self.predictor.min_face_size
-                det.threads = self.predictor.threads
-                self._detector = det
-            else:  # a caller's detector: used as it is
-                self._detector = base
-        return self._detector
+    def low_threshold(self) -> float:
+        """The weakest detection that may extend a track (``low_score``, at most the predictor's threshold)."""
+        return min(self.low_score, self.predictor.score_threshold)
 
-    def _detect(self, image: np.ndarray) -> list[Detection]:
-        dets = sorted(self.detector.detect(image), key=lambda d: d.area, reverse=True)
-        mf = self.predictor.max_faces
-        return dets[:mf] if mf is not None else dets
+    @property
+    def detector(self) -> Detector:
+        """The predictor's detector at :attr:`low_threshold` (:meth:`Predictor.detector_at`)."""
+        return self.predictor.detector_at(self.low_threshold)
 
     # -- the loop -----------------------------------------------------------------------------------
     def analyze(self, frames: Iterable[np.ndarray | VideoFrame], fps: float | None = None) -> Iterator[FrameResult]:
@@ -88,10 +70,8 @@ class VideoAnalyzer:
         """
         if fps is None:
             fps = frames.fps if isinstance(frames, VideoReader) else 30.0
-        self._card = self.predictor.card  # load and verify the model before the first frame
-        self._plain = plain_card(self._card)
-        tracker = FaceTracker(high=self.predictor.score_threshold,
-                              low=min(self.low_score, self.predictor.score_threshold),
+        self.predictor.load(detector=False)  # load and verify the model before the first frame
+        tracker = FaceTracker(high=self.predictor.score_threshold, low=self.low_threshold,
                               min_hits=self.min_hits, max_lost=max(1, round(self.max_lost_seconds * fps)))
         self._tracker = tracker
         for k, item in enumerate(frames):
@@ -122,13 +102,14 @@ class VideoAnalyzer:
             yield FrameResult(index=index, time=t, width=w, height=h, detected=detect_now, faces=tuple(faces))
 
     def _detect_and_update(self, tracker: FaceTracker, index: int, image: np.ndarray, t: float) -> None:
-        dets = self._detect(image)
+        p = self.predictor
+        dets = p.detect(image, score_threshold=self.low_threshold)
         matched = tracker.update(index, np.array([d.box for d in dets]).reshape(-1, 4),
                                  np.array([d.score for d in dets]))
         if not matched:
             return
-        crops = np.stack([self.predictor.align(image, dets[d]) for _, d in matched])
-        gender_logp, age_logp = predict_log_probs(self.predictor, crops)
+        crops = np.stack([p.align(image, dets[d]) for _, d in matched])
+        gender_logp, age_logp = p.calibrate(p.run_network(crops))
         h, w = image.shape[:2]
         pooled_g, pooled_a = [], []
         for j, (tr, d) in enumerate(matched):
@@ -136,14 +117,14 @@ class VideoAnalyzer:
             tr.extra.setdefault("first_time", t)
             tr.extra["last_time"] = t
             evidence.add(gender_logp[j], age_logp[j],
-                         evidence_weight(dets[d].box, dets[d].score, (w, h), self._card.input.size))
+                         evidence_weight(dets[d].box, dets[d].score, (w, h), p.card.input.size))
             g, a = evidence.pooled()
             pooled_g.append(g)
             pooled_a.append(a)
         # one decoding for the frame's own outputs and the tracks' pooled ones
         n = len(matched)
-        decoded = decode(np.concatenate([gender_logp, np.stack(pooled_g)]),
-                         np.concatenate([age_logp, np.stack(pooled_a)]), self._plain)
+        decoded = p.decode(np.concatenate([gender_logp, np.stack(pooled_g)]),
+                           np.concatenate([age_logp, np.stack(pooled_a)]))
         for j, (tr, _) in enumerate(matched):
             tr.extra["raw"], tr.extra["label"] = decoded[j], decoded[n + j]
 

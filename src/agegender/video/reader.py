@@ -38,7 +38,8 @@ def import_cv2():
     try:
         import cv2
     except ImportError as exc:
-        raise VideoError("video support needs OpenCV: pip install 'agegender[video]'") from exc
+        raise VideoError("video support needs OpenCV: pip install '.[video]' in the agegender source folder"
+                         ) from exc
     return cv2
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..types import AgeGender
+from ..types import AgeGender, group_text, whole_years
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class TrackedFace:
 
     def __str__(self) -> str:
         x1, y1, x2, y2 = (int(round(v)) for v in self.box)
-        return (f"#{self.track_id} {self.gender} ({self.gender_probability:.0%}), age {self.age:.0f} "
+        return (f"#{self.track_id} {self.gender} ({self.gender_probability:.0%}), age {whole_years(self.age)} "
                 f"[{self.age_low:.0f}-{self.age_high:.0f}] at ({x1},{y1})-({x2},{y2})")
 
 
@@ -89,5 +89,5 @@ class Track:
     def __str__(self) -> str:
         return (f"track {self.track_id}: frames {self.first_frame}-{self.last_frame} "
                 f"({self.first_time:.2f}-{self.last_time:.2f} s), seen {self.frames_seen}, {self.gender} "
-                f"({self.gender_probability:.0%}), age {self.age:.0f} [{self.age_low:.0f}-{self.age_high:.0f}], "
-                f"group {self.age_group}")
+                f"({self.gender_probability:.0%}), age {whole_years(self.age)} "
+                f"[{self.age_low:.0f}-{self.age_high:.0f}], {group_text(self.age, self.age_group)}")

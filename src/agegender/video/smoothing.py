@@ -1,10 +1,11 @@
 """Per-track evidence: a track's gender and age settle as its frames add up, instead of flickering.
 
-Each frame on which a face is detected adds the model's calibrated log-probabilities (gender, and the
-whole distribution over years of age) to its track, weighted by how much that frame is worth: the
-detector's confidence times the face's size relative to the model's input (a 56-pixel face counts half
-as much as a 112-pixel one), halved again when the face is cut by the frame's edge. The track's label
-is the normalised weighted sum, a logarithmic opinion pool::
+Each frame on which a face is detected adds the model's calibrated log-probabilities
+(:meth:`agegender.Predictor.calibrate`: gender, and the whole distribution over years of age) to its
+track, weighted by how much that frame is worth: the detector's confidence times the face's size
+relative to the model's input (a 56-pixel face counts half as much as a 112-pixel one), halved again
+when the face is cut by the frame's edge. The track's label is the normalised weighted sum, a
+logarithmic opinion pool, decoded as one frame's would be (:meth:`agegender.Predictor.decode`)::
 
     log p_track(y) = sum_t w_t log p_t(y) / sum_t w_t   (then renormalised)
 
@@ -16,42 +17,9 @@ the interval stays that of a typical frame instead of shrinking to nothing.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-from ..card import ModelCard
-from ..mirror import run_model
-from ..postprocess import decode
-from ..preprocess import to_input
-from ..types import AgeGender
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64)
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
-def plain_card(card: ModelCard) -> ModelCard:
-    """The card with unit temperatures: :func:`decode` of calibrated log-probabilities then gives them back."""
-    return replace(card, gender_temperature=1.0, age_temperature=1.0)
-
-
-def predict_log_probs(predictor, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated log-probabilities (gender (N, 2) in the card's label order, age (N, years)) of aligned crops.
-
-    The same model call and the same ``tta`` as :meth:`Predictor.predict_crops`; decoding them with
-    :func:`plain_card` gives its results (to rounding).
-    """
-    card: ModelCard = predictor.card
-    if len(crops) == 0:
-        return np.zeros((0, 2)), np.zeros((0, card.age_max - card.age_min + 1))
-    x = to_input(np.asarray(crops), card.input)
-    raw = run_model(predictor.runtime, x, predictor.tta, predictor.adaptive_mirror)
-    g, a = raw.gender_logits.astype(np.float64), raw.age_logits.astype(np.float64)
-    g, a = _log_softmax(g / card.gender_temperature), _log_softmax(a / card.age_temperature)
-    return g, a
+from ..postprocess import log_softmax
 
 
 def evidence_weight(box, det_score: float, frame_size: tuple[int, int], input_size: int = 112) -> float:
@@ -88,11 +56,4 @@ class TrackEvidence:
         """The track's log-probabilities (gender, age): the weighted mean of its frames', renormalised."""
         if self._gender is None or self._age is None:
             raise ValueError("no evidence yet")
-        return _log_softmax(self._gender / self.weight), _log_softmax(self._age / self.weight)
-
-    def estimate(self, card: ModelCard) -> AgeGender | None:
-        """The pooled label, decoded as one frame's would be; ``None`` before any evidence."""
-        if self._gender is None:
-            return None
-        g, a = self.pooled()
-        return decode(g[None], a[None], plain_card(card))[0]
+        return log_softmax(self._gender / self.weight), log_softmax(self._age / self.weight)

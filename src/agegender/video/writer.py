@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from ..annotate import Mark, color_of, draw_marks, label_parts, layout_labels
 from .reader import VideoError, import_cv2
 from .results import FrameResult, Track, TrackedFace
 
@@ -18,32 +20,24 @@ FRAME_COLUMNS = ["frame", "time", "track", "x1", "y1", "x2", "y2", "detected", "
 
 #: container -> codec available in OpenCV's pip wheels (their FFmpeg has no H.264 encoder)
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
-_COLORS = {"female": (230, 60, 140), "male": (40, 120, 230)}  # RGB, as agegender.annotate
 
 
 def face_label(face: TrackedFace) -> str:
-    g = "F" if face.gender == "female" else "M"
-    return (f"#{face.track_id} {g} {face.gender_probability:.0%}, {face.age:.0f} "
-            f"({face.age_low:.0f}-{face.age_high:.0f})")
+    return ", ".join(label_parts(face, f"#{face.track_id} "))
 
 
 def draw_frame(image: np.ndarray, result: FrameResult) -> np.ndarray:
-    """A copy of the RGB frame with each tracked face boxed and labelled (thin box: predicted, not detected)."""
-    cv2 = import_cv2()
-    out = np.ascontiguousarray(image).copy()
-    h, w = out.shape[:2]
-    scale = max(0.4, max(h, w) / 1400)
-    thick = max(1, round(max(h, w) / 500))
-    for f in result.faces:
-        color = _COLORS.get(f.gender, (255, 200, 0))
-        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, 2 * thick if f.detected else thick, cv2.LINE_AA)
-        text = face_label(f)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        ty = y1 - 4 if y1 - th - base - 4 >= 0 else y2 + th + 4
-        cv2.rectangle(out, (x1, ty - th - 3), (x1 + tw + 4, ty + base - 1), color, -1)
-        cv2.putText(out, text, (x1 + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
-    return out
+    """A copy of the RGB frame with each tracked face boxed and labelled (thin box: predicted, not detected).
+
+    Drawn as :func:`agegender.annotate.draw_faces` draws a photo: the same label placement (labels
+    never overlap nor leave the frame) and sizes that follow the frame's.
+    """
+    img = Image.fromarray(np.ascontiguousarray(image)).convert("RGB")
+    faces = result.faces
+    labels = layout_labels([f.box for f in faces], [label_parts(f, f"#{f.track_id} ") for f in faces],
+                           img.width, img.height)
+    marks = [Mark(f.box, color_of(f.gender), lab, thin=not f.detected) for f, lab in zip(faces, labels)]
+    return np.asarray(draw_marks(img, marks)).copy()
 
 
 class AnnotatedVideoWriter:

@@ -30,10 +30,21 @@
     return node;
   }
 
+  const SVG = "http://www.w3.org/2000/svg";
+  const MAX_SIDE = 4096; // photos with a longer side are shrunk in this browser before upload
+  const SHRINK_BYTES = 1.5 * 1024 * 1024; // smaller files go as they are (a decompression bomb is small too)
   const pct = (p) => `${Math.round(100 * p)}%`;
+  const wholeYears = (age) => Math.floor(age + 0.5);
+  // as agegender.types.group_text: an age in one of Adience's gaps (e.g. 57) is shown with its nearest group
+  function groupText(f) {
+    const m = /^(\d+)(?:-(\d+)|\+)$/.exec(f.age_group);
+    const y = wholeYears(f.age);
+    const holds = !m || (y >= Number(m[1]) && (m[2] === undefined || y <= Number(m[2])));
+    return holds ? `group ${f.age_group}` : `nearest group ${f.age_group}`;
+  }
   const faceLabel = (f, i) =>
-    `${i}: ${f.gender} ${pct(f.gender_probability)}, age ${Math.round(f.age)} ` +
-    `(${Math.round(f.age_low)}–${Math.round(f.age_high)}), group ${f.age_group}`;
+    `${i}: ${f.gender} ${pct(f.gender_probability)}, age ${wholeYears(f.age)} ` +
+    `(${Math.round(f.age_low)}–${Math.round(f.age_high)}), ${groupText(f)}`;
 
   function setStatus() {
     statusEl.textContent = pending ? `Analysing ${pending} photo${pending > 1 ? "s" : ""}…` : "";
@@ -52,15 +63,69 @@
     return `${response.status} ${response.statusText}`;
   }
 
-  async function predict(file, explain) {
-    const params = new URLSearchParams();
+  // A large photo is sent shrunk to MAX_SIDE (JPEG, EXIF orientation applied as the browser shows it):
+  // faster uploads, and the server never sees more pixels than it needs. Returns {blob, scale}.
+  async function shrink(file) {
+    if (file.size <= SHRINK_BYTES || typeof createImageBitmap !== "function") return { blob: file, scale: 1 };
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch (_) {
+      return { blob: file, scale: 1 }; // e.g. TIFF: this browser cannot read it, the server can
+    }
+    const long = Math.max(bitmap.width, bitmap.height);
+    if (long <= MAX_SIDE) { bitmap.close(); return { blob: file, scale: 1 }; }
+    const scale = MAX_SIDE / long;
+    const fullWidth = bitmap.width;
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fff"; // transparency on white, as the server does
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+    return blob ? { blob, scale: canvas.width / fullWidth } : { blob: file, scale: 1 };
+  }
+
+  async function predict(upload, name, explain) {
+    const params = new URLSearchParams({ labels: "true" });
     const maxFaces = $("#max-faces").value.trim();
     if (maxFaces) params.set("max_faces", maxFaces);
     if (modelSelect.value) params.set("model", modelSelect.value);
     if (explain) params.set("explain", "true");
     const form = new FormData();
-    form.append("file", file, file.name);
+    form.append("file", upload.blob, name);
     return fetch(`/v1/predict?${params}`, { method: "POST", body: form, headers: headers() });
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
+  }
+
+  // The labels where the server placed them (as on its annotated images: inside the photo, never over
+  // each other), drawn in image pixels on an SVG laid over the photo, so they scale with it.
+  function labelLayer(data) {
+    const layer = svg("svg", { class: "labels", viewBox: `0 0 ${data.width} ${data.height}`,
+      preserveAspectRatio: "none", "aria-hidden": "true" });
+    data.faces.forEach((f) => {
+      if (!f.label) return;
+      const [x1, y1, x2, y2] = f.label.box;
+      const g = svg("g", { class: `face-label ${f.gender}` });
+      g.append(svg("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1 }));
+      for (const line of f.label.lines) {
+        const t = svg("text", { x: line.x, y: line.y, "font-size": f.label.font_size,
+          textLength: line.width, lengthAdjust: "spacingAndGlyphs" });
+        t.textContent = line.text;
+        g.append(t);
+      }
+      layer.append(g);
+    });
+    return layer;
   }
 
   function renderPhoto(file, data) {
@@ -79,13 +144,13 @@
       box.style.top = `${(100 * y1) / data.height}%`;
       box.style.width = `${(100 * (x2 - x1)) / data.width}%`;
       box.style.height = `${(100 * (y2 - y1)) / data.height}%`;
-      box.append(el("span", { class: `face-label ${y1 / data.height < 0.08 ? "below" : ""}`, text: faceLabel(f, i) }));
       photo.append(box);
     });
+    photo.append(labelLayer(data));
     return photo;
   }
 
-  function renderTable(name, data) {
+  function renderTable(name, data, scale) {
     const table = el("table", { class: "faces" });
     table.append(el("caption", { text: `Faces in ${name}` }));
     const head = el("tr");
@@ -96,8 +161,9 @@
     const body = el("tbody");
     data.faces.forEach((f, i) => {
       const row = el("tr");
-      const cells = [String(i), f.gender, pct(f.gender_probability), f.age.toFixed(1),
-        `${f.age_low.toFixed(0)}–${f.age_high.toFixed(0)}`, f.age_group, f.box.map((v) => Math.round(v)).join(", ")];
+      const group = groupText(f).startsWith("nearest") ? `${f.age_group} (nearest)` : f.age_group;
+      const cells = [String(i), f.gender, pct(f.gender_probability), String(wholeYears(f.age)),
+        `${f.age_low.toFixed(0)}–${f.age_high.toFixed(0)}`, group, f.box.map((v) => Math.round(v / scale)).join(", ")];
       cells.forEach((c, k) => row.append(el(k === 0 ? "th" : "td", k === 0 ? { scope: "row", text: c } : { text: c })));
       body.append(row);
     });
@@ -116,14 +182,14 @@
     if (!container.childElementCount) container.append(el("p", { text: "This model gives no attention map." }));
   }
 
-  function renderResult(file, data) {
+  function renderResult(file, upload, data) {
     const id = `result-${++counter}`;
     const article = el("article", { class: "result", "aria-labelledby": `${id}-title` });
     const n = data.faces.length;
     article.append(el("h3", { id: `${id}-title`, text: `${file.name}: ${n ? `${n} face${n > 1 ? "s" : ""}` : "no face found"}` }));
     article.append(renderPhoto(file, data));
     if (n) {
-      article.append(renderTable(file.name, data));
+      article.append(renderTable(file.name, data, upload.scale));
       const attention = el("div", { class: "attention", "aria-live": "polite" });
       const button = el("button", { type: "button", class: "explain", text: "Show attention overlay" });
       button.addEventListener("click", async () => {
@@ -131,7 +197,7 @@
         button.disabled = true;
         button.textContent = "Computing…";
         try {
-          const r = await predict(file, true);
+          const r = await predict(upload, file.name, true);
           if (!r.ok) throw new Error(await errorMessage(r));
           renderAttention(attention, await r.json());
           attention.hidden = false;
@@ -146,24 +212,33 @@
       article.append(button, attention);
       if (data.faces.some((f) => f.attention_overlay)) { renderAttention(attention, data); button.textContent = "Hide attention overlay"; }
     }
-    article.append(el("p", { class: "model", text: `model ${data.model.name} ${data.model.version}` }));
+    const reduced = upload.scale < 1 ? `; analysed at ${data.width}×${data.height}, shrunk in this browser` : "";
+    article.append(el("p", { class: "model", text: `model ${data.model.name} ${data.model.version}${reduced}` }));
     results.prepend(article);
   }
 
   async function analyse(file) {
     try {
-      const r = await predict(file, $("#explain").checked);
+      const upload = await shrink(file);
+      const r = await predict(upload, file.name, $("#explain").checked);
       if (!r.ok) {
         reject(file.name, await errorMessage(r));
         return;
       }
-      renderResult(file, await r.json());
+      renderResult(file, upload, await r.json());
     } catch (e) {
       reject(file.name, `could not reach the server (${e.message})`);
     }
   }
 
+  function clearMessages() {
+    errorsEl.replaceChildren();
+    errorsSection.hidden = true;
+  }
+
   function enqueue(files) {
+    if (!files.length) return;
+    clearMessages(); // the rejections shown were about the previous photos
     for (const file of files) {
       pending += 1;
       setStatus();

@@ -1,0 +1,52 @@
+"""Re-encoding augmentation: the same photo saved again must give the same answer.
+
+A share of the training crops is passed through what users do to a photo before it reaches us: JPEG at
+quality 60-95, WebP, a CMYK JPEG, greyscale, or a rescale by up to +-20 % (down and back up). Works on the
+uint8 NHWC crops of the cache, one PIL round trip per picked crop.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+KINDS = ("jpeg", "webp", "cmyk", "grey", "rescale")
+
+
+def _roundtrip(img: Image.Image, kind: str, q: int, scale: float) -> Image.Image:
+    buf = io.BytesIO()
+    if kind == "jpeg":
+        img.save(buf, "JPEG", quality=q)
+    elif kind == "webp":
+        img.save(buf, "WEBP", quality=q)
+    elif kind == "cmyk":
+        img.convert("CMYK").save(buf, "JPEG", quality=q)
+    elif kind == "grey":
+        return img.convert("L").convert("RGB")
+    else:
+        w, h = img.size
+        small = img.resize((max(8, round(w * scale)), max(8, round(h * scale))), Image.BILINEAR)
+        return small.resize((w, h), Image.BILINEAR)
+    buf.seek(0)
+    with Image.open(buf) as out:
+        return out.convert("RGB")
+
+
+def reencode(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """Each crop of a uint8 NHWC batch re-encoded with probability ``p`` (one of ``KINDS`` at random)."""
+    if p <= 0:
+        return x
+    picked = (torch.rand(x.shape[0], generator=g) < p).nonzero().flatten().tolist()
+    if not picked:
+        return x
+    x = x.clone()
+    kinds = torch.randint(0, len(KINDS), (len(picked),), generator=g).tolist()
+    qualities = torch.randint(60, 96, (len(picked),), generator=g).tolist()
+    scales = (torch.rand(len(picked), generator=g) * 0.4 + 0.8).tolist()
+    for i, k, q, s in zip(picked, kinds, qualities, scales):
+        out = _roundtrip(Image.fromarray(x[i].numpy()), KINDS[k], q, s)
+        x[i] = torch.from_numpy(np.asarray(out).copy())
+    return x
