@@ -162,7 +162,6 @@ def test_training_with_both_augmentations(tmp_path):
 def test_distillation_on_some_sources_only(tmp_path):
     """A source whose teacher is ``none`` trains on its labels alone; the other on its teacher's targets too."""
     from _synth import make_csv_dataset, write_config
-
     from agegender.train.config import load_config
     from agegender.train.trainer import fit
 

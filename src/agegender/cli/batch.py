@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="local: worker processes on this machine; ray: a Ray Data actor pool (scale extra)")
     b.add_argument("--ray-address", metavar="ADDR",
                    help="join this Ray cluster (host:port or 'auto'); default: start a local Ray instance")
-    b.add_argument("--batch-size", type=COUNT, default=128, metavar="N", 
+    b.add_argument("--batch-size", type=COUNT, default=128, metavar="N",
                    help="at most this many images per part (default 128; smaller parts for small jobs)")
     b.add_argument("--workers", type=WORKERS, default=0, metavar="N",
                    help="worker processes / Ray actors (default: one per CPU)")
