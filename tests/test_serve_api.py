@@ -31,7 +31,7 @@ from agegender.cli import main  # noqa: E402
 from agegender.serve.app import create_app  # noqa: E402
 from agegender.serve.engine import LoadedModel, load_models  # noqa: E402
 from agegender.serve.settings import ServeSettings, SettingsError  # noqa: E402
-from conftest import ASTRONAUT_FACE_BOX, huge_png_bytes, jpeg_bytes, truncated_jpeg_bytes  # noqa: E402
+from conftest import ASTRONAUT_FACE_BOX, huge_png_bytes, jpeg_bytes, stop_process, truncated_jpeg_bytes  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "agegender" / "assets"
 
@@ -216,12 +216,7 @@ def _live_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
             time.sleep(0.3)
         yield proc, url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the server's peak memory from /proc")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import huge_png_bytes
+from conftest import huge_png_bytes, stop_process
 
 pytest.importorskip("fastapi", reason="the serve extra (fastapi, uvicorn) is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) talks to the live server")
@@ -72,12 +72,7 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
             time.sleep(0.3)
         yield LiveServer(url, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_live_server_curl_like_and_clean_log(live_server, astronaut_path):

@@ -204,8 +204,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--model", metavar="MODEL",
                     help="a shipped model name (agegender info --list), a model card, an ONNX file or a folder")
     pr.add_argument("--tta", action="store_true",
-                    help="also run each face mirrored and average (a little more accurate, twice the model time; "
-                         "the default model already does this inside its graph)")
+                    help="also run each face mirrored and average (twice the model time; a no-op for a model "
+                         "whose graph already has the mirror pass)")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
 

@@ -64,7 +64,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     card, report = export_calibrated(args.runs, args.out, flip=not args.no_flip, calibrate_on_val=not args.no_calibrate,
                                      with_test=not args.no_test, fp16_weights=args.fp16_weights,
-                                     name=args.name, version=args.version)
+                                     name=args.name, version=args.version, notes=args.notes)
     Path(args.out).with_suffix(".report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "by_group"}, indent=1))
     print(f"exported {args.out} (sha256 {card.sha256[:16]}…)")
@@ -193,6 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--no-flip", action="store_true", help="no mirror test-time augmentation in the graph")
     ex.add_argument("--name", help="model name in the card (default: the run's config name, or 'ensemble')")
     ex.add_argument("--version", default="1.0.0", help="model version in the card")
+    ex.add_argument("--notes", default="", help="what the model is, in a sentence or two, for the card")
     ex.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on validation")
     ex.add_argument("--no-test", action="store_true", help="do not score the test part")
     ex.add_argument("--fp16-weights", action="store_true",

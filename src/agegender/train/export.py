@@ -32,16 +32,20 @@ AAF_TERMS = (
     "All-Age-Faces (Cheng et al. 2019, 'Exploiting effective facial patches for robust gender recognition') "
     "is released by its authors for research; cite them. This model was trained on it."
 )
-SOURCE_TERMS = {"utkface": UTKFACE_TERMS, "aaf": AAF_TERMS}
+FAIRFACE_TERMS = (
+    "FairFace (Kärkkäinen and Joo, 'FairFace: Face Attribute Dataset for Balanced Race, Gender, and Age', "
+    "WACV 2021) is licensed CC BY 4.0; this model was trained on its training images (attribution as asked)."
+)
+SOURCE_TERMS = {"utkface": UTKFACE_TERMS, "aaf": AAF_TERMS, "fairface": FAIRFACE_TERMS}
 DEFAULT_LIMITATIONS = (
-    "Age is apparent age as labelled in the training data, not verified chronological age.",
+    "Age is apparent age as labelled in the training data (exact years for UTKFace and All-Age-Faces, "
+    "annotators' 10-year bins for FairFace), not verified chronological age.",
     "Gender is a binary label as perceived from the face (male/female); it says nothing about a "
     "person's gender identity.",
-    "Trained on UTKFace crops (mostly frontal, well-lit faces, ages skewed to 20-39) and, where the card's "
-    "training data says so, All-Age-Faces (mostly East Asian faces, ages 2-80): errors grow for the very "
-    "young (gender of children under 10 is close to a guess) and the old (few training faces over 80), for "
-    "profile, occluded or low-light faces, and for groups under-represented in the training data (see the "
-    "metrics by group and by source).",
+    "Errors grow for the very young (the gender of children under 10 is close to a guess) and the old (few "
+    "training faces over 70), for profile, occluded, low-light or very small faces, and for groups "
+    "under-represented in the training sources named above; the metrics by source and by group below and "
+    "the 'Measured on' lines give the measured gaps.",
     "Not for decisions about individuals (age verification, access, hiring, policing).",
 )
 
@@ -192,6 +196,7 @@ def export_run(
     loaded: tuple[nn.Module, list[dict[str, Any]]] | None = None,
     name: str | None = None,
     version: str = "1.0.0",
+    notes: str = "",
 ) -> tuple[ModelCard, float]:
     """Export one run (or an ensemble of runs) to ``out`` (an .onnx path); returns the card and parity.
 
@@ -252,7 +257,7 @@ def export_run(
         out, name=name or (cfgs[0]["name"] if len(cfgs) == 1 else "ensemble"), version=version,
         architecture=arch, size=size, margin=margin, border=border, views=tuple(framings[1:]),
         gender_temperature=cal.get("gender_temperature", 1.0), age_temperature=cal.get("age_temperature", 1.0),
-        training=training, metrics=metrics or {},
+        training=training, metrics=metrics or {}, notes=notes,
     )
     log.info("exported %s (parity %.2e): %s", out, diff, json.dumps({"sha256": card.sha256}))
     return card, diff
@@ -345,6 +350,7 @@ def _by_source(g: np.ndarray, a: np.ndarray, data, cal) -> dict[str, Any]:  # no
 def export_calibrated(
     run_dirs: list[str | Path], out: str | Path, flip: bool = True, calibrate_on_val: bool = True,
     with_test: bool = True, fp16_weights: bool = False, name: str | None = None, version: str = "1.0.0",
+    notes: str = "",
 ) -> tuple[ModelCard, dict[str, Any]]:
     """Calibrate on the validation part, score the test part, export ONNX + card; returns card and report."""
     from .calibrate import calibrate
@@ -384,6 +390,7 @@ def export_calibrated(
     if cal:
         metrics["calibration"] = cal.to_dict()
     card, diff = export_run(run_dirs, out, flip=flip, calibration=cal.to_dict() if cal else None, metrics=metrics,
-                            fp16_weights=fp16_weights, loaded=(model, cfgs), name=name, version=version)
+                            fp16_weights=fp16_weights, loaded=(model, cfgs), name=name, version=version,
+                            notes=notes)
     report["parity_max_abs_diff"] = diff
     return card, report
