@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import shutil
@@ -347,3 +348,19 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(mixed_folder, tmp_path):
     assert batch.returncode == 1, batch.stderr
     for err in (proc.stderr, batch.stderr):
         assert "\r" not in err and "img/s" not in err and "%|" not in err, err
+
+
+def test_sample_photo_is_shipped_and_predicted(astronaut_path, capsys):
+    """`predict --sample` runs on the package's copy of the public-domain sample (byte-identical to
+    scikit-image's), so the README's first command needs nothing but the package."""
+    from agegender.runtime import sample_photo
+
+    assert sample_photo().read_bytes() == astronaut_path.read_bytes()
+    assert main(["predict", "--sample", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1 and rows[0]["file"].endswith("astronaut.png") and rows[0]["gender"] in ("male", "female")
+
+
+def test_predict_without_inputs_is_a_usage_error(capsys):
+    assert main(["predict"]) == 2
+    assert "--sample" in capsys.readouterr().err

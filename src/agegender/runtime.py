@@ -25,6 +25,11 @@ def default_model_path() -> Path:
     return Path(str(resources.files("agegender") / "assets" / DEFAULT_CARD))
 
 
+def sample_photo() -> Path:
+    """The public-domain sample photo shipped in the package (NASA's portrait of Eileen Collins)."""
+    return Path(str(resources.files("agegender") / "assets" / "samples" / "astronaut.png"))
+
+
 def builtin_models() -> dict[str, Path]:
     """Models shipped in the package, by name ("default" is ``model.json``)."""
     folder = default_model_path().parent

@@ -75,6 +75,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..predictor import Predictor
     from ..types import Prediction
 
+    if not args.inputs and not args.sample:
+        raise UsageError("give image files, folders or globs (or --sample for the shipped sample photo)")
+    if args.sample:
+        from ..runtime import sample_photo
+
+        args.inputs = [*args.inputs, str(sample_photo())]
     paths, missing = expand_inputs(args.inputs)
     if not paths and not missing:
         raise UsageError("no image files found in the given inputs")
@@ -191,7 +197,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("predict", help="predict gender and age for images, folders or globs")
-    pr.add_argument("inputs", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
+    pr.add_argument("inputs", nargs="*", metavar="PATH", help="image files, folders (recursive) or globs")
+    pr.add_argument("--sample", action="store_true",
+                    help="also predict on the sample photo shipped in the package (a public-domain NASA portrait)")
     pr.add_argument("--format", choices=["table", "json", "csv"], default="table")
     pr.add_argument("--output", "-o", type=OUT_FILE, metavar="FILE",
                     help="write results here instead of standard output")
