@@ -37,8 +37,19 @@ def _need_torch() -> None:
         ) from exc
 
 
+def _epoch_lines() -> None:
+    """Training's own log lines (one per epoch, resume, early stop) on standard error even without --debug:
+    where no terminal shows a progress bar, they are what a long run shows of itself."""
+    import logging
+
+    trainer = logging.getLogger("agegender.train.trainer")
+    if trainer.getEffectiveLevel() > logging.INFO:
+        trainer.setLevel(logging.INFO)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _need_torch()
+    _epoch_lines()
     from ..train.config import load_config
     from ..train.trainer import fit
 
@@ -49,6 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_cv(args: argparse.Namespace) -> int:
     _need_torch()
+    _epoch_lines()
     from ..train.config import load_config
     from ..train.crossval import cross_validate
 

@@ -303,6 +303,13 @@ def summarize(gender_logits: np.ndarray, age_logits: np.ndarray, gender: np.ndar
                 "gender_accuracy": round(float(correct[m & known].mean()), 4) if (m & known).any() else None}
 
     out = figures(np.ones(len(age), bool))
+    ranged = (age < 0) & (low >= 0)
+    if ranged.any():  # the probability mass inside the labelled bin, as the training objective reads it
+        years = np.arange(pa.shape[1])
+        inside = (years[None] >= low[ranged, None]) & (years[None] <= high[ranged, None])
+        out["age_range_mass"] = round(float((pa[ranged] * inside).sum(1).mean()), 4)
+    out["objective"] = round(out.get("age_mae", 0.0) + 20 * (1 - (out["gender_accuracy"] or 1.0))
+                             + 10 * (1 - out.get("age_range_mass", 1.0)), 4)
     if known.any():
         out["gender_ece"] = round(ece(pg[known, 1], gender[known]), 4)
     mid = np.where(age >= 0, age, (low + high) / 2)
