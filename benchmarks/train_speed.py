@@ -24,9 +24,7 @@ from agegender.train.reencode import reencode
 
 
 def _batch(x: torch.Tensor, g: torch.Generator, with_aug: bool, channels_last: bool) -> torch.Tensor:
-    if with_aug:
-        return augment(reencode(x, 0.3, g), g, p_degrade=0.3)
-    img = normalize(x)
+    img = augment(reencode(x, 0.3, g), g, p_degrade=0.3) if with_aug else normalize(x)
     return img.contiguous(memory_format=torch.channels_last) if channels_last else img.contiguous()
 
 
