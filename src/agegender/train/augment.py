@@ -44,6 +44,78 @@ def jpeg_roundtrip(x: torch.Tensor, idx: list[int], qualities: list[int]) -> tor
     return x
 
 
+def _u(g: torch.Generator, lo: float, hi: float, *shape: int) -> torch.Tensor:
+    return torch.rand(*shape, generator=g) * (hi - lo) + lo
+
+
+def _encoders(x: torch.Tensor, g: torch.Generator, p_degrade: float, p_domain: float) -> torch.Tensor:
+    """JPEG re-encoding of uint8 crops: quality 20-90 with ``p_degrade``, 8-40 with ``p_domain``."""
+    n = x.shape[0]
+    for p, lo, hi in ((p_degrade, 20, 91), (p_domain, 8, 41)):
+        if p > 0:
+            sel = (torch.rand(n, generator=g) < p).nonzero().flatten().tolist()
+            if sel:
+                x = jpeg_roundtrip(x, sel, torch.randint(lo, hi, (len(sel),), generator=g).tolist())
+    return x
+
+
+def _cameras(img: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
+    """Down-and-up resampling (to 35-80 % of the size) and sensor noise (at half the probability)."""
+    n, size = img.shape[0], img.shape[-1]
+    for i in (torch.rand(n, generator=g) < p).nonzero().flatten().tolist():
+        s = max(8, int(size * float(_u(g, 0.35, 0.8, 1))))
+        img[i : i + 1] = lose_detail(img[i : i + 1], s)
+    noisy = torch.rand(n, generator=g) < p / 2
+    if noisy.any():
+        sigma = _u(g, 0.01, 0.05, n).view(n, 1, 1, 1)
+        img = torch.where(noisy.view(n, 1, 1, 1), img + sigma * torch.randn(img.shape, generator=g), img)
+    return img
+
+
+def _geometry(img: torch.Tensor, g: torch.Generator, max_rotate: float, scale: tuple[float, float],
+              max_shift: float) -> torch.Tensor:
+    """Horizontal flip, rotation, scale and shift in one resampling."""
+    n = img.shape[0]
+    flip = torch.rand(n, generator=g) < 0.5
+    img[flip] = img[flip].flip(3)
+    ang = _u(g, -max_rotate, max_rotate, n) * math.pi / 180
+    sc = _u(g, *scale, n)
+    tx, ty = _u(g, -max_shift, max_shift, n) * 2, _u(g, -max_shift, max_shift, n) * 2
+    cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(img.shape), align_corners=False)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _colours(img: torch.Tensor, g: torch.Generator, jitter: float, p_gray: float, p_blur: float) -> torch.Tensor:
+    """Brightness, contrast and saturation jitter, greyscale, a light blur."""
+    n = img.shape[0]
+    img = img * _u(g, 1 - jitter, 1 + jitter, n).view(n, 1, 1, 1)
+    mean_l = img.mean(dim=(1, 2, 3), keepdim=True)
+    img = (img - mean_l) * _u(g, 1 - jitter, 1 + jitter, n).view(n, 1, 1, 1) + mean_l
+    gray = (0.299 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3])
+    sat = _u(g, 1 - jitter, 1 + jitter, n).view(n, 1, 1, 1)
+    sat = torch.where((torch.rand(n, generator=g) < p_gray).view(n, 1, 1, 1), torch.zeros_like(sat), sat)
+    img = gray + (img - gray) * sat
+    blur = torch.rand(n, generator=g) < p_blur
+    if blur.any():
+        img[blur] = F.avg_pool2d(F.pad(img[blur], (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    return img.clamp_(0, 1)
+
+
+def _erase(img: torch.Tensor, g: torch.Generator, p_erase: float) -> torch.Tensor:
+    """Random erasing: a rectangle of 2-20 % of the crop filled with noise, in normalised units."""
+    n, (h, w) = img.shape[0], img.shape[2:]
+    for i in (torch.rand(n, generator=g) < p_erase).nonzero().flatten().tolist():
+        area = float(_u(g, 0.02, 0.2, 1)) * h * w
+        aspect = math.exp(float(_u(g, math.log(0.3), math.log(3.3), 1)))
+        eh, ew = min(h, int(round(math.sqrt(area * aspect)))), min(w, int(round(math.sqrt(area / aspect))))
+        y0 = int(torch.randint(0, h - eh + 1, (1,), generator=g))
+        x0 = int(torch.randint(0, w - ew + 1, (1,), generator=g))
+        img[i, :, y0 : y0 + eh, x0 : x0 + ew] = torch.randn(3, eh, ew, generator=g)
+    return img
+
+
 def augment(
     x: torch.Tensor,
     generator: torch.Generator,
@@ -70,52 +142,14 @@ def augment(
     (quality 8-40) with that probability, and a wider scale range (0.8-1.2) and shift (10 %).
     ``p_print`` > 0 turns that share of the batch into scanned old prints (:func:`domain_aug.old_print`).
     """
-    n = x.shape[0]
     g = generator
-
-    def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
-        return torch.rand(*(shape or (n,)), generator=g) * (hi - lo) + lo
-
-    if p_degrade > 0:
-        sel = (torch.rand(n, generator=g) < p_degrade).nonzero().flatten().tolist()
-        if sel:
-            x = jpeg_roundtrip(x, sel, torch.randint(20, 91, (len(sel),), generator=g).tolist())
+    x = _encoders(x, g, p_degrade, p_domain)
     if p_domain > 0:
-        sel = (torch.rand(n, generator=g) < p_domain).nonzero().flatten().tolist()
-        if sel:
-            x = jpeg_roundtrip(x, sel, torch.randint(8, 41, (len(sel),), generator=g).tolist())
         scale, max_shift = (min(scale[0], 0.8), max(scale[1], 1.2)), max(max_shift, 0.1)
     img = x.permute(0, 3, 1, 2).float().div_(255.0)
     if p_degrade > 0:
-        size = img.shape[-1]
-        for i in (torch.rand(n, generator=g) < p_degrade).nonzero().flatten().tolist():
-            s = max(8, int(size * float(u(0.35, 0.8, 1))))
-            img[i : i + 1] = lose_detail(img[i : i + 1], s)
-        noisy = torch.rand(n, generator=g) < p_degrade / 2
-        if noisy.any():
-            sigma = u(0.01, 0.05).view(n, 1, 1, 1)
-            img = torch.where(noisy.view(n, 1, 1, 1), img + sigma * torch.randn(img.shape, generator=g), img)
-    flip = torch.rand(n, generator=g) < 0.5
-    img[flip] = img[flip].flip(3)
-    ang = u(-max_rotate, max_rotate) * math.pi / 180
-    sc = u(*scale)
-    tx, ty = u(-max_shift, max_shift) * 2, u(-max_shift, max_shift) * 2
-    cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, list(img.shape), align_corners=False)
-    img = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    # colour: brightness, contrast, saturation
-    img = img * u(1 - jitter, 1 + jitter).view(n, 1, 1, 1)
-    mean_l = img.mean(dim=(1, 2, 3), keepdim=True)
-    img = (img - mean_l) * u(1 - jitter, 1 + jitter).view(n, 1, 1, 1) + mean_l
-    gray = (0.299 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3])
-    sat = u(1 - jitter, 1 + jitter).view(n, 1, 1, 1)
-    sat = torch.where((torch.rand(n, generator=g) < p_gray).view(n, 1, 1, 1), torch.zeros_like(sat), sat)
-    img = gray + (img - gray) * sat
-    blur = torch.rand(n, generator=g) < p_blur
-    if blur.any():
-        img[blur] = F.avg_pool2d(F.pad(img[blur], (1, 1, 1, 1), mode="replicate"), 3, stride=1)
-    img = img.clamp_(0, 1)
+        img = _cameras(img, g, p_degrade)
+    img = _colours(_geometry(img, g, max_rotate, scale, max_shift), g, jitter, p_gray, p_blur)
     if p_domain > 0:
         from .domain_aug import domain_shift
 
@@ -124,17 +158,5 @@ def augment(
         from .domain_aug import old_print
 
         img = old_print(img, g, p_print)
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
-    img = (img - m) / s
-    # random erasing
-    h, w = img.shape[2:]
-    erase = (torch.rand(n, generator=g) < p_erase).nonzero().flatten().tolist()
-    for i in erase:
-        area = float(u(0.02, 0.2, 1)) * h * w
-        aspect = math.exp(float(u(math.log(0.3), math.log(3.3), 1)))
-        eh, ew = min(h, int(round(math.sqrt(area * aspect)))), min(w, int(round(math.sqrt(area / aspect))))
-        y0 = int(torch.randint(0, h - eh + 1, (1,), generator=g))
-        x0 = int(torch.randint(0, w - ew + 1, (1,), generator=g))
-        img[i, :, y0 : y0 + eh, x0 : x0 + ew] = torch.randn(3, eh, ew, generator=g)
-    return img.contiguous(memory_format=torch.channels_last)
+    img = (img - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    return _erase(img, g, p_erase).contiguous(memory_format=torch.channels_last)

@@ -29,6 +29,59 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
+def draw_order(n: int, cfg: TrainConfig, epoch: int, rank: int = 0, world: int = 1,
+               sample_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """This rank's rows for one epoch: a permutation of ``n`` rows, or ``cfg.epoch_size`` weighted draws."""
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    if sample_weights is not None:
+        perm = torch.multinomial(sample_weights, cfg.epoch_size or n, replacement=True, generator=g)
+    else:
+        perm = torch.randperm(n, generator=g)
+    per_rank = len(perm) // world
+    return perm[rank * per_rank : (rank + 1) * per_rank]
+
+
+def augmented_batch(data: Arrays, idx: torch.Tensor, cfg: TrainConfig, g: torch.Generator,
+                    donors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's input for rows ``idx`` with every augmentation the config asks for, and the mask of
+    the crops made unreadable (train/unjudgeable.py)."""
+    crops = data.crops[idx]
+    if donors is not None and cfg.context_mask > 0:
+        crops = mask_context(crops, donors, cfg.context_mask, g)
+    if cfg.hair_dropout > 0:
+        crops = hide_borders(crops, cfg.hair_dropout, g)
+    crops = reencode(crops, cfg.reencode, g)
+    crops, blind = make_unjudgeable(crops, cfg.unjudgeable, g)
+    x = augment(crops, g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug,
+                p_print=cfg.old_print)
+    return x, blind
+
+
+def batch_loss(g_logits: torch.Tensor, a_logits: torch.Tensor, data: Arrays, idx: torch.Tensor,
+               blind: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """Labels (and a teacher's targets, where the row's source has one) for the readable crops; a 50 %
+    gender for the unreadable ones."""
+    seen, rows = ~blind, idx[~blind]
+    loss, parts = multitask_loss(
+        g_logits[seen], a_logits[seen], data.gender[rows], data.age[rows], data.age_low[rows],
+        data.age_high[rows], sigma=cfg.label_sigma, l1_weight=cfg.age_l1_weight,
+        gender_weight=cfg.gender_weight, label_smoothing=cfg.label_smoothing,
+    )
+    if cfg.distill > 0 and data.soft_gender is not None and data.soft_age is not None:
+        taught = torch.isfinite(data.soft_gender[rows, 0])  # rows of sources with a teacher
+        if taught.any():
+            kd, kd_parts = distillation_loss(g_logits[seen][taught], a_logits[seen][taught],
+                                             data.soft_gender[rows][taught], data.soft_age[rows][taught])
+            share = cfg.distill * float(taught.float().mean())
+            loss = (1 - share) * loss + share * kd
+            parts.update(kd_parts)
+    if blind.any():
+        lu = uniform_gender_loss(g_logits[blind])
+        loss = loss + float(blind.float().mean()) * lu
+        parts["unjudgeable"] = float(lu.detach())
+    return loss, parts
+
+
 def train_one_epoch(
     model: nn.Module,
     data: Arrays,
@@ -41,54 +94,22 @@ def train_one_epoch(
     sample_weights: torch.Tensor | None = None,
     donors: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """One epoch: a permutation of ``data``, or ``cfg.epoch_size`` draws by ``sample_weights``;
-    ``donors``: photo windows for ``cfg.context_mask`` (train/context.py)."""
+    """One epoch over ``draw_order``'s rows; ``donors``: photo windows for ``cfg.context_mask``."""
     model.train()
     if cfg.freeze_bn:
         from .onnx_weights import freeze_batchnorm
 
         freeze_batchnorm(model)
-    g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-    if sample_weights is not None:
-        perm = torch.multinomial(sample_weights, cfg.epoch_size or len(data), replacement=True, generator=g)
-    else:
-        perm = torch.randperm(len(data), generator=g)
-    per_rank = len(perm) // world
-    perm = perm[rank * per_rank : (rank + 1) * per_rank]
+    perm = draw_order(len(data), cfg, epoch, rank, world, sample_weights)
     n_batches = max(1, len(perm) // cfg.batch_size)
     sums: dict[str, float] = {}
     aug_g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + rank)
     bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=rank != 0 or not sys.stderr.isatty(), mininterval=1)
     for b in bar:
         idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        crops = data.crops[idx]
-        if donors is not None and cfg.context_mask > 0:
-            crops = mask_context(crops, donors, cfg.context_mask, aug_g)
-        if cfg.hair_dropout > 0:
-            crops = hide_borders(crops, cfg.hair_dropout, aug_g)
-        crops = reencode(crops, cfg.reencode, aug_g)
-        crops, blind = make_unjudgeable(crops, cfg.unjudgeable, aug_g)
-        x = augment(crops, aug_g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug,
-                    p_print=cfg.old_print)
+        x, blind = augmented_batch(data, idx, cfg, aug_g, donors)
         g_logits, a_logits, _ = model(x)
-        seen, rows = ~blind, idx[~blind]
-        loss, parts = multitask_loss(
-            g_logits[seen], a_logits[seen], data.gender[rows], data.age[rows], data.age_low[rows],
-            data.age_high[rows], sigma=cfg.label_sigma, l1_weight=cfg.age_l1_weight,
-            gender_weight=cfg.gender_weight, label_smoothing=cfg.label_smoothing,
-        )
-        if cfg.distill > 0 and data.soft_gender is not None and data.soft_age is not None:
-            taught = torch.isfinite(data.soft_gender[rows, 0])  # rows of sources with a teacher
-            if taught.any():
-                kd, kd_parts = distillation_loss(g_logits[seen][taught], a_logits[seen][taught],
-                                                 data.soft_gender[rows][taught], data.soft_age[rows][taught])
-                share = cfg.distill * float(taught.float().mean())
-                loss = (1 - share) * loss + share * kd
-                parts.update(kd_parts)
-        if blind.any():
-            lu = uniform_gender_loss(g_logits[blind])
-            loss = loss + float(blind.float().mean()) * lu
-            parts["unjudgeable"] = float(lu.detach())
+        loss, parts = batch_loss(g_logits, a_logits, data, idx, blind, cfg)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
