@@ -174,3 +174,15 @@ def test_distillation_on_some_sources_only(tmp_path):
     with open(out / "metrics.csv", newline="") as fh:
         row = next(csv.DictReader(fh))
     assert np.isfinite(float(row["train_loss"])) and np.isfinite(float(row["train_kd_gender"]))
+
+
+def test_a_face_without_a_gender_is_left_out_of_every_gender_figure(tmp_path):
+    """A program may give an age and no gender: such a face counts neither right nor wrong, overall or by group."""
+    records, _ = load_fairface_csv(_fairface_layout(tmp_path))
+    preds = [PredRow(r.path, 25.0, float("nan") if r.extra["race"] == "Black" and r.gender == "female" else
+                     float(r.gender == "female"), "" if r.extra["race"] == "Black" and r.gender == "female"
+                     else r.gender, 1) for r in records]
+    res = evaluate_records(records, preds, tmp_path / "out", "t", "cmd")
+    assert res.gender.accuracy == 1.0
+    assert all(b["gender_accuracy"] in (1.0, None) or b["gender_accuracy"] != b["gender_accuracy"]
+               for b in res.breakdown)

@@ -106,9 +106,10 @@ def score(records: list[Record], preds: list[PredRow]) -> tuple[EvalResult, dict
             by["race"] = [x or "?" for x in races]
         sel = np.where(found)[0]
         race_sets = (["race"], ["race", "gender"]) if "race" in by else ()
+        judged = np.where(pg >= 0, tg, -1)  # a face given an age but no gender is left out of gender, as above
         for key_set in (["age band"], ["gender"], *race_sets, list(by)):
             _add_breakdown(res, key_set, {k: [by[k][i] for i in sel] for k in key_set}, pa[sel], ta[sel],
-                           pg[sel], tg[sel], true_mid[sel] if res.fairface9 else None)
+                           pg[sel], judged[sel], true_mid[sel] if res.fairface9 else None)
         res.worst_group = _worst(res.breakdown, "race x gender" if "race" in by else "age band")
     return res, arrays
 
