@@ -71,12 +71,13 @@ def _main_face(pred) -> tuple[str, float] | None:  # noqa: ANN001 - agegender.Pr
 def measure(predictor: Predictor, paths: list[str]) -> dict[str, dict[str, float]]:
     """Flip rates (re-saved copies) and confidences (unreadable copies) over ``paths``."""
     originals = [_main_face(p) for p in predictor.predict_many(paths)]
+    photos = []
+    for path in paths:  # decoded once, re-saved eleven ways
+        with Image.open(path) as im:
+            photos.append(im.convert("RGB"))
     out: dict[str, dict[str, float]] = {}
     for name, fn in {**RESAVED, **UNREADABLE}.items():
-        blobs = []
-        for path in paths:
-            with Image.open(path) as im:
-                blobs.append(fn(im.convert("RGB")))
+        blobs = [fn(im) for im in photos]
         faces = [_main_face(p) for p in predictor.predict_many(blobs)]
         if name in RESAVED:
             both = [(a, b) for a, b in zip(originals, faces) if a and b]
