@@ -9,8 +9,9 @@
     output folder each, from the parts' manifests (each records when its worker started and finished it):
     start-up (call -> first worker starts computing: process spawn or Ray start, model loads), processing
     window (first start -> last finish) and its images/s, tail (last finish -> summary: last commits, shut
-    down), worker-busy ms per image, end-to-end images/s. The Ray overhead is the Ray figures against the
-    local engine's at the same worker count;
+    down), worker-busy ms per image, end-to-end images/s, and images per CPU-second (the user+sys CPU of
+    every process the job starts, sampled from /proc: the throughput of one fully used core). The Ray
+    overhead is the Ray figures against the local engine's at the same worker count;
 (c) the driver's cost of committing one part of ``--batch-size`` images as Parquet (the Ray engine's driver
     commits every part: this bounds a cluster's throughput).
 
@@ -23,9 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -92,6 +96,74 @@ def stage_table(stages: dict[str, Any]) -> str:
                     + [["total", f"{total:.1f}", f"= {1000 / total:.1f} images/s per core"]])
 
 
+class TreeCpu:
+    """User+sys CPU seconds of this process and of every process it starts while open (a local engine's
+    workers; the Ray driver and everything Ray starts in its session), sampled from ``/proc`` every ``every``
+    seconds, each process's last sample kept; the reaped children's own account (``RUSAGE_CHILDREN``) is the
+    floor of the others' sum, since a process that ends between two samples loses its last moments. The
+    sampling thread's own CPU is left out. ``series``: (time.time(), CPU so far) at every sample."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.every = every
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.seen: dict[tuple[int, int], float] = {}  # (pid, start time) -> CPU seconds
+        self.series: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._sampling = 0.0  # the sampling thread's own CPU
+        self.cpu_s = math.nan
+
+    def _stat(self, pid: str) -> tuple[int, int, int, float] | None:
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        f = raw[raw.rindex(")") + 2 :].split()  # fields from the state on (the name may hold spaces)
+        return int(f[1]), int(f[3]), int(f[19]), (int(f[11]) + int(f[12])) / self.tick  # ppid, sid, start, cpu
+
+    def sample(self) -> None:
+        stats = {int(d): st for d in os.listdir("/proc") if d.isdigit() and (st := self._stat(d)) is not None}
+        me = os.getpid()
+        tree, grew = {me}, True
+        while grew:
+            more = {pid for pid, st in stats.items() if st[0] in tree} - tree
+            grew = bool(more)
+            tree |= more
+        sessions = {stats[p][1] for p in tree if p != me and p in stats} - {os.getsid(0)}
+        for pid, (_ppid, sid, start, cpu) in stats.items():
+            if pid != me and (pid in tree or sid in sessions):
+                key = (pid, start)
+                self.seen[key] = max(cpu, self.seen.get(key, 0.0))
+
+    def _own(self) -> float:
+        t = os.times()
+        return t.user + t.system - self._sampling
+
+    def _run(self) -> None:
+        c0 = time.thread_time()
+        while not self._stop.wait(self.every):
+            self.sample()
+            self._sampling = time.thread_time() - c0
+            self.series.append((time.time(), self._own() - self._own0 + sum(self.seen.values())))
+
+    def between(self, t0: float, t1: float) -> float:
+        """CPU seconds spent from ``t0`` to ``t1`` (interpolated between samples)."""
+        ts, cs = [t for t, _ in self.series], [c for _, c in self.series]
+        return float(np.interp(t1, ts, cs) - np.interp(t0, ts, cs)) if len(ts) > 1 else math.nan
+
+    def __enter__(self) -> TreeCpu:
+        self._own0, self._children = self._own(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        reaped = children.ru_utime - self._children.ru_utime + children.ru_stime - self._children.ru_stime
+        self.cpu_s = self._own() - self._own0 + max(reaped, sum(self.seen.values()))
+
+
 def bench_engine(engine: str, workers: int, list_file: Path, batch_size: int) -> dict[str, Any]:
     from agegender.scale import BatchConfig, run_batch
     from agegender.scale.parts import MANIFEST_DIR, Manifest
@@ -99,8 +171,9 @@ def bench_engine(engine: str, workers: int, list_file: Path, batch_size: int) ->
     with tempfile.TemporaryDirectory(prefix="agb") as tmp:
         out = Path(tmp) / "out"
         t0 = time.time()
-        s = run_batch(BatchConfig(inputs=[str(list_file)], out_dir=out, engine=engine, workers=workers,
-                                  batch_size=batch_size, progress=False))
+        with TreeCpu() as cpu:
+            s = run_batch(BatchConfig(inputs=[str(list_file)], out_dir=out, engine=engine, workers=workers,
+                                      batch_size=batch_size, progress=False))
         wall = time.time() - t0
         ms = sorted((Manifest.from_json(p.read_text()) for p in (out / MANIFEST_DIR).glob("*.json")),
                     key=lambda m: m.created)
@@ -111,6 +184,8 @@ def bench_engine(engine: str, workers: int, list_file: Path, batch_size: int) ->
         "tail_s": t0 + wall - end, "window_images_per_s": s.images / (end - start),
         "busy_ms_per_image": 1000 * sum(m.finished - m.started for m in ms) / s.images,
         "end_to_end_images_per_s": s.images / wall, "parts": len(ms), "nodes": len(s.nodes),
+        "cpu_s": cpu.cpu_s, "images_per_cpu_s": s.images / cpu.cpu_s, "window_cpu_s": cpu.between(start, end),
+        "window_images_per_cpu_s": s.images / cpu.between(start, end),
     }
 
 
@@ -153,20 +228,23 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="rounds of every engine configuration (medians reported)")
     ap.add_argument("--photo-size", default="4032x3024", help="WxH of the phone-sized photo")
     ap.add_argument("--photo-n", type=int, default=20)
+    ap.add_argument("--engines-only", action="store_true", help="(b) only: no stage tables, no commit cost")
     ap.add_argument("--out", help="also write the figures as JSON here")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
     paths = utkface_images(args.n)
-    stages = bench_stages(every_kth(paths, args.stage_n))
-    print(f"## Where the time goes (one process, one thread, {stages['images']} UTKFace images, "
-          f"{stages['faces']} faces)\n")
-    print(stage_table(stages))
-    with tempfile.TemporaryDirectory(prefix="agp") as tmp:
-        photo = phone_photo(args.photo_size, Path(tmp))
-        photo_stages = bench_stages([photo] * args.photo_n)
-    print(f"\n## The same for a {args.photo_size} JPEG photo with one face ({args.photo_n} times)\n")
-    print(stage_table(photo_stages))
+    stages = photo_stages = None
+    if not args.engines_only:
+        stages = bench_stages(every_kth(paths, args.stage_n))
+        print(f"## Where the time goes (one process, one thread, {stages['images']} UTKFace images, "
+              f"{stages['faces']} faces)\n")
+        print(stage_table(stages))
+        with tempfile.TemporaryDirectory(prefix="agp") as tmp:
+            photo = phone_photo(args.photo_size, Path(tmp))
+            photo_stages = bench_stages([photo] * args.photo_n)
+        print(f"\n## The same for a {args.photo_size} JPEG photo with one face ({args.photo_n} times)\n")
+        print(stage_table(photo_stages))
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="agl") as tmp:
@@ -183,11 +261,16 @@ def main() -> None:
           "rounds taken in turns)\n")
     print(md_table(
         ["engine", "workers", "wall s", "start-up s", "of which Ray start s", "processing s", "tail s",
-         "processing images/s", "worker-busy ms/image", "end-to-end images/s"],
+         "processing images/s", "worker-busy ms/image", "end-to-end images/s", "CPU s (all processes)",
+         "images per CPU-second: job / processing"],
         [[r["engine"], str(r["workers"]), f"{r['wall_s']:.1f}", f"{r['startup_s']:.1f}",
           f"{r['ray_init_s']:.1f}" if r["engine"] == "ray" else "-", f"{r['window_s']:.1f}", f"{r['tail_s']:.1f}",
-          f"{r['window_images_per_s']:.1f}", f"{r['busy_ms_per_image']:.1f}", f"{r['end_to_end_images_per_s']:.1f}"]
+          f"{r['window_images_per_s']:.1f}", f"{r['busy_ms_per_image']:.1f}", f"{r['end_to_end_images_per_s']:.1f}",
+          f"{r['cpu_s']:.1f}", f"{r['images_per_cpu_s']:.1f} / {r['window_images_per_cpu_s']:.1f}"]
          for r in runs]))
+    print("\nImages per CPU-second: images over the user+sys CPU of the whole job (this process, the workers or "
+          "the Ray driver and every process of its Ray instance, start-up included), and over the CPU spent in "
+          "the processing window alone (sampled from /proc): the throughput of one fully used core.")
     local = {r["workers"]: r for r in runs if r["engine"] == "local"}
     rows = []
     for r in runs:
@@ -200,7 +283,7 @@ def main() -> None:
         print("\n## Ray overhead against the local engine\n")
         print(md_table(["workers", "extra start-up s", "processing throughput lost", "extra tail s",
                         "extra wall s"], rows))
-    commit_ms = bench_commit(args.batch_size)
+    commit_ms = math.nan if args.engines_only else bench_commit(args.batch_size)
     print(f"\nDriver cost of committing one part of {args.batch_size} images (Parquet, fsync): {commit_ms:.1f} ms "
           f"= at most {1000 * args.batch_size / commit_ms:,.0f} images/s through one driver")
     env = environment()

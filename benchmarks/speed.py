@@ -197,10 +197,10 @@ def bench_stages(kind: str, files: list[Path], model: str, chunk: int = 16) -> d
         t0 = time.perf_counter()
         full = load_image(f)
         t1 = time.perf_counter()
-        small, scale, _ = load_image_reduced(f, det.max_side)
+        small, scale, _ = load_image_reduced(f, getattr(det, "first_side", det.max_side))
         t2 = time.perf_counter()
         calls.clear()
-        dets = det.detect_scaled(small, scale)
+        dets = det.detect_scaled(small, scale, reload=lambda side, f=f: load_image_reduced(f, side)[:2])
         first.append(calls[0][3])
         if len(calls) > 1:
             n_extra += 1

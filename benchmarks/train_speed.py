@@ -20,7 +20,7 @@ import torch
 
 from agegender.models import create_model
 from agegender.train.augment import augment, normalize
-from agegender.train.reencode import reencode
+from agegender.train.levers.reencode import reencode
 
 
 def _batch(x: torch.Tensor, g: torch.Generator, with_aug: bool, channels_last: bool) -> torch.Tensor:

@@ -36,6 +36,8 @@ def make_csv_dataset(root: Path, n: int = 40, size: int = 64, seed: int = 0) -> 
 def write_config(tmp: Path, csv_path: Path, **overrides: object) -> Path:
     import yaml
 
+    from agegender.train.legacy_config import migrate
+
     cfg = {
         "name": "tiny", "model": "attn_mbv2", "pretrained": False, "input_size": 112, "epochs": 1,
         "batch_size": 8, "lr": 0.001, "warmup_epochs": 0.5, "threads": 1, "out_dir": str(tmp / "run"),
@@ -44,5 +46,6 @@ def write_config(tmp: Path, csv_path: Path, **overrides: object) -> Path:
     }
     cfg.update(overrides)
     p = tmp / "config.yaml"
-    p.write_text(yaml.safe_dump(cfg))
+    # callers name keys as flat words (``epochs=2``, ``reencode=0.3``); written in the nested form
+    p.write_text(yaml.safe_dump(migrate(cfg, "tests")))
     return p

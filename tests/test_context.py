@@ -39,7 +39,7 @@ def test_grey_border_paints_only_past_the_photo(astronaut):
     lm = _face_landmarks(tight)
     grey = align_face(tight, lm, 112, margin=0.25, border="grey")
     edge = align_face(tight, lm, 112, margin=0.25, border="edge")
-    from agegender.train.context import window_mask
+    from agegender.train.levers.context_mask import window_mask
 
     inside = window_mask(visible_window(lm, tight.shape[1], tight.shape[0], 112, 0.25), 112)
     assert 0.2 < inside.mean() < 0.95, "a wide crop of a tight photo reaches past it"
@@ -57,7 +57,7 @@ def test_grey_border_paints_only_past_the_photo(astronaut):
 
 def test_context_mask_greys_outside_a_donor_window(astronaut):
     torch = pytest.importorskip("torch", reason="the context mask is training code (train extra)")
-    from agegender.train.context import is_tight, mask_context, window_mask
+    from agegender.train.levers.context_mask import is_tight, mask_context, window_mask
 
     tight = _tight_crop(astronaut)
     lm_tight, lm_wide = _face_landmarks(tight), _face_landmarks(astronaut)
@@ -123,7 +123,7 @@ def test_card_carries_the_border():
 
 def test_hair_dropout_greys_only_side_bands(astronaut):
     torch = pytest.importorskip("torch", reason="hair dropout is training code (train extra)")
-    from agegender.train.context import hide_borders
+    from agegender.train.levers.hair_dropout import hide_borders
 
     crop = align_face(astronaut, _face_landmarks(astronaut), 112, 0.0)
     crops = torch.from_numpy(np.stack([crop] * 64))
@@ -169,7 +169,8 @@ def test_context_mask_trains_on_real_faces(tmp_path, astronaut):
                             context_mask=0.5, hair_dropout=0.5)
     run = fit(load_config(cfg_path))
     assert (run / "best.pt").exists()
-    assert json.loads((run / "config.json").read_text())["border"] == "grey"
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["border"] == "grey" and saved["levers"]["context_mask"] == {"p": 0.5}
     bad = write_config(tmp_path, root / "labels.csv", input_size=64, margin=0.0, context_mask=0.5)
     from agegender.errors import DatasetError
 

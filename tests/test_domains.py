@@ -80,11 +80,13 @@ def test_group_pairs_joins_chains():
 
 def test_domain_augmentation_is_seeded_and_changes_images(astronaut):
     from agegender.train.augment import augment
+    from agegender.train.levers.domain_aug import DomainAug, DomainAugConfig
 
     crop = np.asarray(Image.fromarray(np.asarray(astronaut)[56:177, 178:273]).resize((112, 112)))
     x = torch.from_numpy(np.stack([crop] * 16))
-    a = augment(x, torch.Generator().manual_seed(3), max_rotate=25, p_domain=0.5)
-    b = augment(x, torch.Generator().manual_seed(3), max_rotate=25, p_domain=0.5)
+    domain = [DomainAug(DomainAugConfig(p=0.5))]
+    a = augment(x, torch.Generator().manual_seed(3), max_rotate=25, levers=domain)
+    b = augment(x, torch.Generator().manual_seed(3), max_rotate=25, levers=domain)
     plain = augment(x, torch.Generator().manual_seed(3))
     assert a.shape == (16, 3, 112, 112) and torch.isfinite(a).all()
     assert torch.equal(a, b)
@@ -92,7 +94,7 @@ def test_domain_augmentation_is_seeded_and_changes_images(astronaut):
 
 
 def test_each_domain_effect_keeps_range():
-    from agegender.train.domain_aug import domain_shift, gaussian_blur
+    from agegender.train.levers.domain_aug import domain_shift, gaussian_blur
 
     img = torch.rand(8, 3, 112, 112, generator=torch.Generator().manual_seed(0))
     out = domain_shift(img, torch.Generator().manual_seed(1), p=1.0)  # every effect on every image
@@ -103,7 +105,7 @@ def test_each_domain_effect_keeps_range():
 
 
 def test_old_print_fades_and_tones_every_chosen_image_and_leaves_the_rest(astronaut):
-    from agegender.train.domain_aug import old_print
+    from agegender.train.levers.old_print import old_print
 
     crop = np.asarray(Image.fromarray(np.asarray(astronaut)[56:177, 178:273]).resize((112, 112)))
     img = torch.from_numpy(np.stack([crop] * 64)).permute(0, 3, 1, 2).float() / 255

@@ -115,7 +115,7 @@ def _crops(astronaut: np.ndarray, n: int = 8) -> torch.Tensor:
 
 
 def test_reencode_changes_every_picked_crop(astronaut):
-    from agegender.train.reencode import reencode
+    from agegender.train.levers.reencode import reencode
 
     x = _crops(astronaut, 32)
     assert reencode(x, 0.0, torch.Generator().manual_seed(0)) is x
@@ -127,8 +127,21 @@ def test_reencode_changes_every_picked_crop(astronaut):
     assert any(grey) and not all(grey)
 
 
+def test_greyscale_share_turns_picked_crops_grey_and_draws_nothing_at_zero(astronaut):
+    from agegender.train.levers.reencode import greyscale
+
+    x = _crops(astronaut, 64)
+    g = torch.Generator().manual_seed(0)
+    assert greyscale(x, 0.0, g) is x
+    assert torch.equal(torch.rand(1, generator=g), torch.rand(1, generator=torch.Generator().manual_seed(0)))
+    y = greyscale(x, 0.5, torch.Generator().manual_seed(0))
+    grey = torch.tensor([bool((c[..., 0] == c[..., 1]).all() and (c[..., 1] == c[..., 2]).all()) for c in y])
+    assert 10 < int(grey.sum()) < 54  # about half of 64
+    assert torch.equal(y[~grey], x[~grey])  # the others untouched
+
+
 def test_unjudgeable_crops_are_unreadable_and_taught_fifty_fifty(astronaut):
-    from agegender.train.unjudgeable import make_unjudgeable, uniform_gender_loss
+    from agegender.train.levers.unjudgeable import make_unjudgeable, uniform_gender_loss
 
     x = _crops(astronaut, 16)
     y, mask = make_unjudgeable(x, 1.0, torch.Generator().manual_seed(1))

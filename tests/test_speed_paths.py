@@ -170,20 +170,31 @@ def test_small_faces_are_kept_next_to_a_face_at_the_border(detector, astronaut):
     assert dets[0].box[0] <= 0.02 * 960  # the big one does touch the border
 
 
-def test_faces_away_from_the_border_need_one_pass(detector, astronaut):
-    canvas = _on_canvas(np.ascontiguousarray(astronaut), (900, 700), (190, 90))
-    calls = []
-    inner = detector._detect
-
-    def counting(*args):
-        calls.append(args[2])
-        return inner(*args)
-
-    det = RetinaFaceDetector(threads=1)
+def _counted(detector: RetinaFaceDetector, **settings) -> tuple[RetinaFaceDetector, list[tuple[int, float]]]:
+    """A detector sharing ``detector``'s session whose passes are recorded: (longer side of the image it was
+    given, its border) for each (benchmark-style instrumentation of one instance; nothing is replaced)."""
+    det = RetinaFaceDetector(threads=1, **settings)
     det._session = detector._get_session()
-    det._detect = counting  # count the passes of this one instance
+    calls: list[tuple[int, float]] = []
+    inner = det._detect
+
+    def counting(image, pad, *rest):
+        calls.append((max(image.shape[:2]), pad))
+        return inner(image, pad, *rest)
+
+    det._detect = counting
+    return det, calls
+
+
+def test_faces_away_from_the_border_need_one_pass(detector, astronaut):
+    """A face under half the photo: the small look (block means to 112-223 px) does not settle it, and one
+    full-size pass does; without the look, that one pass alone."""
+    canvas = _on_canvas(np.ascontiguousarray(astronaut), (900, 700), (190, 90))
+    det, calls = _counted(detector)
     assert len(det.detect(canvas)) == 1
-    assert len(calls) == 1
+    assert calls == [(113, 0.0), (900, 0.0)]  # 900 px in blocks of 8: 113 px (rounded up)
+    off, calls_off = _counted(detector, coarse_side=0)
+    assert len(off.detect(canvas)) == 1 and calls_off == [(900, 0.0)]
 
 
 def test_second_pass_only_when_a_landmark_is_near_the_border(detector, astronaut):
@@ -195,22 +206,77 @@ def test_second_pass_only_when_a_landmark_is_near_the_border(detector, astronaut
     counts = {}
     for cut in (0.0, 0.3):  # share of the face's width past the left edge
         img = _on_canvas(face, (448, 448), (round(-fx1 - cut * (fx2 - fx1)), y))
-        calls = []
-        det = RetinaFaceDetector(threads=1)
-        det._session = detector._get_session()
-        inner = det._detect
-
-        def counting(*args, inner=inner, calls=calls):
-            calls.append(args[2])
-            return inner(*args)
-
-        det._detect = counting
+        det, calls = _counted(detector)
         dets = det.detect(img)
         assert len(dets) == 1 and dets[0].box[0] <= 0.02 * 448  # found, touching the border
         lm = np.asarray(dets[0].landmarks)
         assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]
-        counts[cut] = len(calls)
-    assert counts == {0.0: 1, 0.3: 2}
+        assert calls[:2] == [(112, 0.0), (448, 0.0)]  # the look (the face is under half the photo), full size
+        counts[cut] = len(calls) - 2
+    assert counts == {0.0: 0, 0.3: 1}
+
+
+# -- the small look: a face that fills the photo ----------------------------------------------------------------
+
+
+def _portrait(astronaut: np.ndarray, side: int = 448, factor: float = 3.2, at: tuple[int, int] = (-450, -70)
+              ) -> np.ndarray:
+    """A ``side`` x ``side`` photo whose face (the astronaut's, ``factor`` times) fills more than half of it."""
+    return _on_canvas(_scaled(astronaut, factor), (side, side), at)
+
+
+def _eye(d) -> float:
+    return float(np.linalg.norm(np.asarray(d.landmarks)[0] - np.asarray(d.landmarks)[1]))
+
+
+def test_a_face_filling_the_photo_is_found_by_the_small_look_alone(detector, astronaut):
+    img = _portrait(astronaut)
+    det, calls = _counted(detector)
+    (d,) = det.detect(img)
+    assert calls == [(112, 0.0)]  # 448 px shrunk 4 times: one pass of 112 x 112 pixels
+    assert min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= 224
+    (full,) = RetinaFaceDetector(threads=1, coarse_side=0).detect(img)  # the full-size search, as before
+    assert _iou(d.box, full.box) > 0.8
+    lm, ref = np.asarray(d.landmarks), np.asarray(full.landmarks)
+    assert np.linalg.norm(lm - ref, axis=1).max() < 0.2 * _eye(full)
+
+
+def test_the_small_look_defers_to_the_full_search_next_to_a_smaller_face(detector, astronaut):
+    """A face filling 60 % of the photo beside one of a fifth: the look sees both, the smaller is under half the
+    photo, so the full-size search decides and keeps both."""
+    img = _portrait(astronaut, side=640, factor=3.0, at=(-420, -40))
+    small = _scaled(astronaut, 0.6)  # a face of about 57 x 73 px
+    img[380 : 380 + small.shape[0], 420 : 420 + small.shape[1]] = small[: 640 - 380, : 640 - 420]
+    det, calls = _counted(detector)
+    dets = det.detect(img)
+    assert len(dets) == 2 and calls[:2] == [(128, 0.0), (640, 0.0)]
+
+
+def test_a_portrait_jpeg_is_decoded_once_at_reduced_size(detector, astronaut, tmp_path, monkeypatch):
+    """A 1200 px JPEG whose face fills it: decoded once, in draft mode, for the look, the border search and
+    the crop; the answer is the one of the full-size search within the grain of a rescaled photo."""
+    import agegender.predictor as predictor_module
+
+    img = _portrait(astronaut, side=1200, factor=8.0, at=(-1200, -220))
+    path = tmp_path / "portrait.jpg"
+    path.write_bytes(jpeg_bytes(img, quality=92))
+    scales = []
+    real = predictor_module.load_image_reduced
+
+    def recording(*args, **kwargs):
+        out = real(*args, **kwargs)
+        scales.append(out[1])
+        return out
+
+    monkeypatch.setattr(predictor_module, "load_image_reduced", recording)
+    p = Predictor(threads=1, workers=1)
+    (face,) = p.predict(path)
+    assert scales == [0.25]  # 300 x 300 pixels decoded, never the full 1200 x 1200
+    monkeypatch.undo()
+    (ref,) = Predictor(threads=1, workers=1, detector=RetinaFaceDetector(threads=1, coarse_side=0)).predict(
+        load_image(path))
+    assert _iou(face.box, ref.box) > 0.8
+    assert abs(face.age - ref.age) < 5.0 and abs(face.p_female - ref.p_female) < 0.2
 
 
 # -- saved optimised graphs ---------------------------------------------------------------------------------------

@@ -70,6 +70,23 @@ GREY = 128
 BLOCK_SHRINK = 3.0
 
 
+def _padded(part: np.ndarray, top: int, bottom: int, left: int, right: int, border: str) -> np.ndarray:
+    """``part`` (H, W, C) in a new contiguous array with that many pixels more on each side: its edge pixels
+    repeated (``border="edge"``, as ``np.pad(mode="edge")``) or mid-grey; a plain copy when nothing is added."""
+    h, w = part.shape[:2]
+    if border == "edge":
+        out = np.empty((h + top + bottom, w + left + right) + part.shape[2:], part.dtype)
+    else:
+        out = np.full((h + top + bottom, w + left + right) + part.shape[2:], GREY, part.dtype)
+    out[top : top + h, left : left + w] = part
+    if border == "edge":
+        out[top : top + h, :left] = part[:, :1]
+        out[top : top + h, left + w :] = part[:, w - 1 :]
+        out[:top] = out[top : top + 1]
+        out[top + h :] = out[top + h - 1 : top + h]
+    return out
+
+
 def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int, border: str = "edge",
                 antialias: bool = True) -> np.ndarray:
     """Warp an RGB uint8 image with a 2x3 forward matrix into a ``size`` x ``size`` crop (bilinear).
@@ -98,11 +115,7 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int, border: str = 
     if cx1 <= cx0 or cy1 <= cy0:  # crop entirely outside the image
         region = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
     else:
-        pads = ((cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1), (0, 0))
-        if border == "edge":
-            region = np.pad(image[cy0:cy1, cx0:cx1], pads, mode="edge")
-        else:
-            region = np.pad(image[cy0:cy1, cx0:cx1], pads, mode="constant", constant_values=GREY)
+        region = _padded(image[cy0:cy1, cx0:cx1], cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, border)
     shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
     local_inv = (np.linalg.inv(shift) @ inv)[:2]
     pil = Image.fromarray(np.ascontiguousarray(region))
@@ -129,6 +142,30 @@ def align_face(
     """Crop one face: similarity-warp ``landmarks`` (5, 2) onto the template; returns (size, size, 3)."""
     m = estimate_similarity(landmarks, template_points(size, margin, template))
     return warp_affine(image, m, size, border, antialias)
+
+
+def crop_shrink(
+    landmarks: np.ndarray,
+    size: int,
+    framings: tuple[tuple[float, str], ...],
+    template: np.ndarray = TEMPLATE,
+) -> float:
+    """How many times :func:`align_views` shrinks the face (photo pixels per crop pixel), the least over the
+    ``framings`` (the tightest one); ``inf`` for landmarks that give no transform. The scale of
+    :func:`estimate_similarity` in closed form (for 2-D points, Umeyama's singular values sum to
+    ``sqrt((c00 + c11)^2 + (c10 - c01)^2)`` of the covariance, reflection or not): no SVD."""
+    src = np.asarray(landmarks, dtype=np.float64)
+    s0 = src - src.mean(0)
+    var_s = float((s0**2).sum())
+    if not np.isfinite(var_s) or var_s < 1e-12:
+        return float("inf")
+    out = float("inf")
+    for margin, _ in framings:
+        dst = template_points(size, margin, template)
+        c = (dst - dst.mean(0)).T @ s0
+        scale = float(np.hypot(c[0, 0] + c[1, 1], c[1, 0] - c[0, 1])) / var_s  # crop pixels per photo pixel
+        out = min(out, 1.0 / scale if scale > 0 else float("inf"))
+    return out
 
 
 def visible_window(

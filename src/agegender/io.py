@@ -11,6 +11,7 @@ import io as _io
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Union
 
@@ -52,13 +53,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _open_pil(source: Union[str, os.PathLike, bytes, bytearray], name: str, max_pixels: int,
-              reduce_to: int | None = None) -> tuple[Image.Image, float, tuple[int, int]]:
-    """Decode ``source`` to an RGB PIL image; returns it, its scale against the full-size image and the
-    full-size image's (width, height), EXIF orientation applied.
+              reduce_to: int | Callable[[int], int] | None = None) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Decode ``source`` to an RGB uint8 array; returns it, its scale against the full-size image and the
+    full-size image's (width, height), EXIF orientation applied (in place: no copy when there is none).
 
     ``reduce_to``: JPEGs whose longer side is at least twice this are decoded at a reduced size (Pillow's
     draft mode: 1/2, 1/4 or 1/8 in the DCT, much cheaper than a full decode) with a longer side of at
-    least ``reduce_to``; everything else is decoded in full (scale 1.0).
+    least ``reduce_to``; everything else is decoded in full (scale 1.0). A function of the image's longer
+    side (read from its header) gives the size for each image.
     """
     try:
         if isinstance(source, (bytes, bytearray)):
@@ -87,15 +89,15 @@ def _open_pil(source: Union[str, os.PathLike, bytes, bytearray], name: str, max_
                             f"{name}: image of {w}x{h} pixels exceeds the limit of {max_pixels} pixels"
                         )
                     scale = 1.0
-                    if reduce_to and img.format == "JPEG" and max(w, h) >= 2 * reduce_to:
-                        f = reduce_to / max(w, h)
+                    side = reduce_to(max(w, h)) if callable(reduce_to) else reduce_to
+                    if side and img.format == "JPEG" and max(w, h) >= 2 * side:
+                        f = side / max(w, h)
                         img.draft("RGB", (max(1, math.ceil(w * f)), max(1, math.ceil(h * f))))
                         scale = img.size[0] / w
                     before = img.size
-                    img = ImageOps.exif_transpose(img)
+                    ImageOps.exif_transpose(img, in_place=True)  # loads the pixels
                     full = (h, w) if img.size != before else (w, h)  # a quarter turn swaps the sides
-                    img.load()
-                    return _to_rgb(img), scale, full
+                    return np.asarray(_to_rgb(img), dtype=np.uint8).copy(), scale, full
             finally:
                 Image.MAX_IMAGE_PIXELS = old
                 fp.close()
@@ -154,14 +156,15 @@ def load_image(source: ImageInput, *, max_pixels: int = MAX_PIXELS, name: str | 
             raise ImageLoadError(f"{name}: image of {w}x{h} pixels exceeds the limit of {max_pixels} pixels")
         return np.asarray(_to_rgb(ImageOps.exif_transpose(source)), dtype=np.uint8).copy()
     if isinstance(source, (str, os.PathLike, bytes, bytearray)):
-        return np.asarray(_open_pil(source, name, max_pixels)[0], dtype=np.uint8).copy()
+        return _open_pil(source, name, max_pixels)[0]
     raise ImageLoadError(f"{name}: unsupported input type {type(source).__name__}")
 
 
-def load_image_reduced(source: ImageInput, min_side: int, *, max_pixels: int = MAX_PIXELS,
+def load_image_reduced(source: ImageInput, min_side: int | Callable[[int], int], *, max_pixels: int = MAX_PIXELS,
                        name: str | None = None) -> tuple[np.ndarray, float, tuple[int, int]]:
     """Like :func:`load_image`, but a large JPEG may come back smaller: decoded in Pillow's draft mode
-    (1/2, 1/4 or 1/8 of its size, chosen so that its longer side stays at least ``min_side``).
+    (1/2, 1/4 or 1/8 of its size, chosen so that its longer side stays at least ``min_side``, or at least
+    ``min_side(longer side of the full image)`` for a function).
 
     Returns the RGB array, its scale against the full-size image (1.0 when decoded in full: other
     formats, smaller JPEGs, arrays and PIL images) and the full-size image's (width, height). For a face
@@ -171,8 +174,7 @@ def load_image_reduced(source: ImageInput, min_side: int, *, max_pixels: int = M
     if name is None:
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
     if isinstance(source, (str, os.PathLike, bytes, bytearray)):
-        img, scale, full = _open_pil(source, name, max_pixels, reduce_to=min_side)
-        return np.asarray(img, dtype=np.uint8).copy(), scale, full
+        return _open_pil(source, name, max_pixels, reduce_to=min_side)
     arr = load_image(source, max_pixels=max_pixels, name=name)
     return arr, 1.0, (arr.shape[1], arr.shape[0])
 

@@ -10,6 +10,7 @@ attention maps), :meth:`Predictor.calibrate` (calibrated log-probabilities), :me
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections import deque
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import align_views, center_crop_views
+from .align import align_views, center_crop_views, crop_shrink
 from .card import ModelCard
 from .detect.base import Detector
 from .errors import AgeGenderError
@@ -38,6 +39,12 @@ log = logging.getLogger(__name__)
 #: cores, 6.7 ms per face in batches of 8 against 10.5 in batches of 64 for the default's two networks;
 #: docs/speed.md)
 MODEL_CALL_FACES = 8
+
+
+#: a face is cropped from a reduced copy of its photo (a large JPEG decoded in draft mode: 1/2, 1/4 or 1/8 in
+#: the DCT) only when the copy keeps at least this many of its pixels per crop pixel, so that the crop's
+#: bilinear step still shrinks it 1.5 to 3 times, as alignment does the training crops (``align.warp_affine``)
+REDUCED_MIN_SHRINK = 1.5
 
 
 @dataclass
@@ -75,6 +82,12 @@ def _name(source: ImageInput, index: int) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     return f"<{type(source).__name__} #{index}>"
+
+
+def _scaled(d: Detection, scale: float) -> Detection:
+    """``d`` in the pixels of a copy of its photo ``scale`` times its size."""
+    return Detection(box=tuple(float(v) * scale for v in d.box), score=d.score,  # type: ignore[arg-type]
+                     landmarks=(d.landmarks * np.float32(scale)).astype(np.float32))
 
 
 def _face(d: Detection, r: AgeGender, attention: np.ndarray | None) -> Face:
@@ -318,23 +331,47 @@ class Predictor:
             return _Prepared(name, 0, 0, [], [], exc)
 
     def _prepare_photo(self, name: str, source: ImageInput) -> _Prepared:
-        """Decode (a large JPEG at reduced size for the detector), detect, then align on full-size pixels."""
+        """Decode (a large JPEG at reduced size), detect, then align on the smallest decoded copy that keeps
+        ``REDUCED_MIN_SHRINK`` of its pixels per crop pixel (decoding a larger one only when none does)."""
         detector = self.detector
-        side = getattr(detector, "max_side", None)
-        if not (hasattr(detector, "detect_scaled") and isinstance(side, int) and side > 0):
+        side = getattr(detector, "first_side", None) or getattr(detector, "max_side", None)
+        if not (hasattr(detector, "detect_scaled") and (callable(side) or (isinstance(side, int) and side > 0))):
             img = load_image(source, name=name)
             dets = self.detect(img)
             return _Prepared(name, img.shape[1], img.shape[0], dets, [self.align(img, d) for d in dets], None)
         small, scale, (w, h) = load_image_reduced(source, side, name=name)
-        if scale == 1.0:
-            img = small
-            dets = self.detect(img)
+        copies = {scale: small}  # every decoded copy, by its scale against the photo
+
+        def reload(min_side: int) -> tuple[np.ndarray, float]:
+            img, s, _ = load_image_reduced(source, min_side, name=name)
+            copies[s] = img
+            return img, s
+
+        if hasattr(detector, "first_side"):
+            found = detector.detect_scaled(small, scale, reload=reload)  # type: ignore[attr-defined]
         else:
-            dets = self._largest(detector.detect_scaled(small, scale))  # type: ignore[attr-defined]
-            if not dets:  # no face: the full-size pixels are never needed
-                return _Prepared(name, w, h, [], [], None)
-            img = load_image(source, name=name)
-        return _Prepared(name, img.shape[1], img.shape[0], dets, [self.align(img, d) for d in dets], None)
+            found = detector.detect_scaled(small, scale)  # type: ignore[attr-defined]
+        dets = self._largest(found)
+        if not dets:  # no face: no other copy is needed
+            return _Prepared(name, w, h, dets, [], None)
+        img, s = self._copy_for_alignment(dets, copies, max(w, h), reload)
+        crops = [self.align(img, d if s == 1.0 else _scaled(d, s)) for d in dets]
+        return _Prepared(name, w, h, dets, crops, None)
+
+    def _copy_for_alignment(self, dets: list[Detection], copies: dict[float, np.ndarray], longer: int,
+                            reload: Callable[[int], tuple[np.ndarray, float]]) -> tuple[np.ndarray, float]:
+        """The smallest decoded copy (and its scale) from which every face's crop shrinks it at least
+        ``REDUCED_MIN_SHRINK`` times; a new copy, as small as that allows, when none of ``copies`` does."""
+        if len(copies) == 1 and 1.0 in copies:  # decoded at full size only: nothing to choose
+            return copies[1.0], 1.0
+        c = self._light_card
+        shrink = min(crop_shrink(d.landmarks, c.input.size, c.alignment.framings, c.alignment.template)
+                     for d in dets)
+        need = min(1.0, REDUCED_MIN_SHRINK / shrink) if shrink > 0 else 1.0
+        fits = [s for s in copies if s >= need]
+        if fits:
+            return copies[min(fits)], min(fits)
+        return reload(math.ceil(need * longer))
 
     def iter_predict(
         self,

@@ -19,8 +19,12 @@ def to_input(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
         raise ValueError(f"crops must have 3 channels per view, not {c}")
     if spec.noise_ceiling is not None and crops.dtype == np.uint8:
         crops, _ = reduce_noise(crops, spec.noise_ceiling)
-    x = crops.astype(np.float32).reshape(n, h, w, c // 3, 3) * np.float32(spec.scale)
+    nchw = crops.transpose(0, 3, 1, 2)  # a view: the layout changes with the conversion below, in one pass
     if spec.color == "BGR":
-        x = x[..., ::-1]
-    x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(x.reshape(n, h, w, c).transpose(0, 3, 1, 2))
+        nchw = nchw.reshape(n, c // 3, 3, h, w)[:, :, ::-1].reshape(n, c, h, w)
+    x = np.ascontiguousarray(nchw, dtype=np.float32)
+    # the same float32 operations, in the same order, as (x * scale - mean) / std: the same bits
+    x *= np.float32(spec.scale)
+    x -= np.tile(np.asarray(spec.mean, np.float32), c // 3)[:, None, None]
+    x /= np.tile(np.asarray(spec.std, np.float32), c // 3)[:, None, None]
+    return x

@@ -9,8 +9,11 @@ inputs or runs that failed.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
 import logging
+import os
 import sys
 
 from .. import __version__
@@ -20,6 +23,9 @@ from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, Parser, UsageError
 COMMANDS = (("predict", "register"), ("serve", "register"), ("batch", "register"), ("video", "register"),
             ("predict", "register_info"), ("training", "register"))
 DEBUG_HELP = "show tracebacks and debug logs"
+#: commands that run the inference pipeline, which spreads its own work over the cores: numpy's BLAS gets one
+#: thread there (OpenBLAS would otherwise start a thread per core when numpy is imported, for nothing)
+INFERENCE_COMMANDS = ("predict", "batch", "video", "serve", "info")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,14 +46,41 @@ def _error(message: str, code: int) -> int:
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ..errors import AgeGenderError
+def _one_blas_thread(command: str | None) -> None:
+    """For the inference commands, ask numpy's BLAS for one thread (unless the user chose), before numpy loads."""
+    if command in INFERENCE_COMMANDS and "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+
+def _end_at_exit(code: int) -> None:
+    """Run at interpreter exit (registered last, so it runs first): flush the standard streams and the log
+    handlers, then end the process with ``code`` without tearing the interpreter down (unloading numpy and
+    ONNX Runtime and freeing every object costs more CPU than a short ``predict`` run's model load)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be written anyway
+            stream.flush()
+    os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; ``argv`` None: this process's arguments (then a finished ``predict`` also ends the
+    process without the interpreter's teardown, :func:`_end_at_exit`)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    _one_blas_thread(getattr(args, "command", None))
+    code = _run(parser, args)
+    if argv is None and getattr(args, "command", None) == "predict":
+        atexit.register(_end_at_exit, code)
+    return code
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from ..errors import AgeGenderError
+
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
     if not getattr(args, "command", None):

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..inputs import expand_inputs
-from ..rows import CSV_COLUMNS, csv_rows
 from .common import (
     COUNT,
     EXIT_OK,
@@ -73,6 +72,7 @@ def _annotate_dir(path: str | None) -> Path | None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..io import load_image
     from ..predictor import Predictor
+    from ..rows import CSV_COLUMNS, csv_rows
     from ..types import Prediction
 
     if not args.inputs and not args.sample:

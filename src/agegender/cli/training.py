@@ -182,18 +182,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     cc = sub.add_parser("cache", help="build the aligned-crop caches and splits that training configs read")
     cc.add_argument("configs", nargs="+", type=IN_FILE, metavar="CONFIG")
     cc.add_argument("--set", action="append", type=KeyValue(), default=[], metavar="KEY=VALUE",
-                    help="override a config value")
+                    help="override a config key (dotted: optim.lr=3e-4)")
     cc.set_defaults(func=cmd_cache)
 
     t = sub.add_parser("train", help="train a model from a YAML config (needs the train extra)")
     t.add_argument("config", type=IN_FILE)
     t.add_argument("--set", action="append", type=KeyValue(), default=[], metavar="KEY=VALUE",
-                   help="override a config value")
+                   help="override a config key (dotted: optim.lr=3e-4)")
     t.set_defaults(func=cmd_train)
 
     cv = sub.add_parser("cv", help="k-fold cross-validation of a config; prints mean ± std")
     cv.add_argument("config", type=IN_FILE)
-    cv.add_argument("--set", action="append", type=KeyValue(), default=[], metavar="KEY=VALUE")
+    cv.add_argument("--set", action="append", type=KeyValue(), default=[], metavar="KEY=VALUE",
+                    help="override a config key (dotted: optim.lr=3e-4)")
     cv.add_argument("--folds", type=Number(int, 2), default=5)
     cv.set_defaults(func=cmd_cv)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -143,6 +144,12 @@ class RetinaFaceDetector:
         redo_margin: a face that touches the border is searched again only when one of its landmarks lies
             within this many face scales (eye distance, or eyes-to-mouth for profiles) of the border: when
             eyes, nose and mouth are well inside, the first pass's landmarks align it as well.
+        coarse_side: images larger than ``small_side`` are first looked at shrunk by a whole factor (block
+            means) to a longer side of ``coarse_side`` to twice that (0: never): a face that fills the photo
+            does not need a full-size search (see :meth:`detect`).
+        coarse_face: that look is kept when it finds faces and every one is at least this fraction of the
+            photo's longer side (shorter side of its box); otherwise the full-size search runs as if there had
+            been no look.
     """
 
     def __init__(
@@ -159,6 +166,8 @@ class RetinaFaceDetector:
         border_face_px: int = 96,
         region_margin: float = 0.5,
         redo_margin: float = 0.25,
+        coarse_side: int = 112,
+        coarse_face: float = 0.5,
     ) -> None:
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError("score_threshold must be within [0, 1]")
@@ -173,8 +182,11 @@ class RetinaFaceDetector:
         self.border_face_px = border_face_px
         self.region_margin = region_margin
         self.redo_margin = redo_margin
+        self.coarse_side = coarse_side
+        self.coarse_face = coarse_face
         self.threads = threads
         self._session = None
+        self._input_name = "input"  # the shipped graph's; read from the session when it is made
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -185,7 +197,9 @@ class RetinaFaceDetector:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = _new_session(self.threads)
+                    session = _new_session(self.threads)
+                    self._input_name = session.get_inputs()[0].name
+                    self._session = session
         return self._session
 
     def _prepare(self, image: np.ndarray, pad_fraction: float, max_side: int
@@ -209,11 +223,25 @@ class RetinaFaceDetector:
             np.subtract(image[:, :, 2 - c], _MEAN_BGR[c], out=blob[0, c, p : p + hs, p : p + ws], dtype=np.float32)
         return blob, (ws / w, hs / h), p
 
+    def first_side(self, longer: int) -> int:
+        """The longer side a reduced copy of a photo whose longer side is ``longer`` should have at least
+        for :meth:`detect_scaled`: twice ``coarse_side`` for the small look (the copy then also serves the
+        border search and, mostly, alignment; a larger one is asked for through ``reload`` when the look is
+        not enough), but ``max_side`` for a photo of twice that or more, whose full-size search needs only
+        a reduced copy anyway (the look then shrinks that copy further: no second decoding when it fails)."""
+        if self.coarse_side <= 0 or longer >= 2 * self.max_side:
+            return self.max_side
+        return 2 * self.coarse_side
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in an RGB uint8 image, largest first.
 
-        The image is first searched as it is (full resolution up to ``max_side``). A second, padded
-        search runs only where it can change the answer:
+        Images larger than ``small_side`` are first looked at small (``coarse_side`` to twice that, 112-223
+        px): when that finds faces and every one of them is at least ``coarse_face`` of the photo's longer
+        side (a portrait, a selfie: half), it is the search, and a face too small to be seen at that size
+        next to such a face is not looked for. Otherwise the image is searched as it is (full resolution up
+        to ``max_side``), as if there had been no look. A second, padded search runs only
+        where it can change the answer:
 
         - a face touches the image border with a landmark near it (``redo_margin``): the region around
           the touching face(s) is searched again with a border of ``pad``, at a size where the smallest
@@ -226,35 +254,66 @@ class RetinaFaceDetector:
         """
         return self.detect_scaled(image, 1.0)
 
-    def detect_scaled(self, image: np.ndarray, scale: float) -> list[Detection]:
+    def detect_scaled(self, image: np.ndarray, scale: float,
+                      reload: Callable[[int], tuple[np.ndarray, float]] | None = None) -> list[Detection]:
         """:meth:`detect` for a reduced copy of a photo (``scale`` = its size / the photo's, at most 1,
         e.g. a JPEG decoded in draft mode): the same decisions as :meth:`detect` on the full photo, and
-        boxes and landmarks in the full photo's pixels. Only for copies at least ``max_side`` pixels on
-        the longer side, which the detector would have reduced to ``max_side`` anyway."""
+        boxes and landmarks in the full photo's pixels. The copy needs a longer side of at least
+        :meth:`first_side`; when the full-size search is needed and the copy is smaller than it would use
+        (``max_side``), ``reload(max_side)`` gives a larger copy and its scale (without ``reload``, the copy
+        must have at least ``max_side`` pixels on its longer side)."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("detect() expects an RGB uint8 array of shape (H, W, 3)")
         if not 0.0 < scale <= 1.0:
             raise ValueError("scale must be within (0, 1]")
-        h, w = image.shape[:2]
-        full = max(h, w) / scale  # the longer side of the full photo
+        full = max(image.shape[:2]) / scale  # the longer side of the full photo
         if self.pad > 0 and full <= self.small_side:
             # small image, likely a face crop: one padded pass at a resolution that suits a large face
             faces = self._detect(image, self.pad, self.small_max_side, scale)
         else:
-            faces = self._detect(image, 0.0, self.max_side, scale)
-            if self.pad > 0:
-                tol = 0.02 * max(h, w)
-                touching = [d for d in faces if _touches(d.box, 0, 0, w, h, tol, (True,) * 4)
-                            and _landmarks_near_border(d, w, h, self.redo_margin)]
-                if not faces and full <= 1024:
-                    faces = self._detect(image, self.pad, self.max_side, scale)
-                elif touching:
-                    faces = self._redetect_border_faces(image, faces, touching, scale)
+            faces = self._coarse_look(image, scale)
+            if faces is None:
+                if reload is not None and max(image.shape[:2]) < min(self.max_side, full) - 1:
+                    image, scale = reload(self.max_side)
+                faces = self._detect(image, 0.0, self.max_side, scale)
+            if faces or self.pad <= 0 or full > 1024:
+                faces = self._border_faces(image, faces, scale)
+            else:  # no face: the whole image again, padded
+                faces = self._detect(image, self.pad, self.max_side, scale)
         if scale != 1.0:
             faces = [Detection(box=tuple(float(v) / scale for v in d.box), score=d.score,  # type: ignore[arg-type]
                                landmarks=(d.landmarks / np.float32(scale)).astype(np.float32)) for d in faces]
         faces.sort(key=lambda d: d.area, reverse=True)
         return faces[: self.max_faces] if self.max_faces is not None else faces
+
+    def _coarse_look(self, image: np.ndarray, scale: float) -> list[Detection] | None:
+        """The faces of one pass over ``image`` shrunk by a whole factor (block means, as a JPEG's draft
+        decoding does) to a longer side of ``coarse_side`` to twice that, when every one is at least
+        ``coarse_face`` of its longer side; None when it finds none or a smaller one (the full-size search
+        decides) or when the look is off."""
+        if self.coarse_side <= 0:
+            return None
+        k = max(1, max(image.shape[:2]) // self.coarse_side)
+        small = image if k == 1 else np.asarray(Image.fromarray(image).reduce(k))
+        side = max(small.shape[:2])
+        faces = self._detect(small, 0.0, side, scale / k)
+        least = self.coarse_face * side
+        if not faces or any(min(d.box[2] - d.box[0], d.box[3] - d.box[1]) < least for d in faces):
+            return None
+        if k == 1:
+            return faces
+        return [Detection(box=tuple(float(v) * k for v in d.box), score=d.score,  # type: ignore[arg-type]
+                          landmarks=(d.landmarks * np.float32(k)).astype(np.float32)) for d in faces]
+
+    def _border_faces(self, image: np.ndarray, faces: list[Detection], scale: float) -> list[Detection]:
+        """``faces`` with those that touch the border with a landmark near it searched again, padded."""
+        if self.pad <= 0 or not faces:
+            return faces
+        h, w = image.shape[:2]
+        tol = 0.02 * max(h, w)
+        touching = [d for d in faces if _touches(d.box, 0, 0, w, h, tol, (True,) * 4)
+                    and _landmarks_near_border(d, w, h, self.redo_margin)]
+        return self._redetect_border_faces(image, faces, touching, scale) if touching else faces
 
     def _redetect_border_faces(self, image: np.ndarray, faces: list[Detection], touching: list[Detection],
                                scale: float = 1.0) -> list[Detection]:
@@ -293,7 +352,7 @@ class RetinaFaceDetector:
         """One pass of the network; ``scale``: the image's size against the photo's (for ``min_face_size``)."""
         blob, (sx, sy), border = self._prepare(image, pad, max_side)
         session = self._get_session()
-        loc, conf, landm = session.run(None, {session.get_inputs()[0].name: blob})
+        loc, conf, landm = session.run(None, {self._input_name: blob})
         hh, ww = blob.shape[2:]
         anchors = _anchors(hh, ww)
         scores = conf[0, :, 1]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .levers import Lever
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -48,14 +53,12 @@ def _u(g: torch.Generator, lo: float, hi: float, *shape: int) -> torch.Tensor:
     return torch.rand(*shape, generator=g) * (hi - lo) + lo
 
 
-def _encoders(x: torch.Tensor, g: torch.Generator, p_degrade: float, p_domain: float) -> torch.Tensor:
-    """JPEG re-encoding of uint8 crops: quality 20-90 with ``p_degrade``, 8-40 with ``p_domain``."""
-    n = x.shape[0]
-    for p, lo, hi in ((p_degrade, 20, 91), (p_domain, 8, 41)):
-        if p > 0:
-            sel = (torch.rand(n, generator=g) < p).nonzero().flatten().tolist()
-            if sel:
-                x = jpeg_roundtrip(x, sel, torch.randint(lo, hi, (len(sel),), generator=g).tolist())
+def _encoders(x: torch.Tensor, g: torch.Generator, p_degrade: float) -> torch.Tensor:
+    """JPEG re-encoding of uint8 crops at quality 20-90, with probability ``p_degrade``."""
+    if p_degrade > 0:
+        sel = (torch.rand(x.shape[0], generator=g) < p_degrade).nonzero().flatten().tolist()
+        if sel:
+            x = jpeg_roundtrip(x, sel, torch.randint(20, 91, (len(sel),), generator=g).tolist())
     return x
 
 
@@ -127,8 +130,7 @@ def augment(
     p_blur: float = 0.15,
     p_erase: float = 0.25,
     p_degrade: float = 0.0,
-    p_domain: float = 0.0,
-    p_print: float = 0.0,
+    levers: Sequence[Lever] = (),
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
 ) -> torch.Tensor:
@@ -137,26 +139,20 @@ def augment(
     ``p_degrade`` > 0 also simulates other cameras and encoders, each with that probability: JPEG
     re-encoding (quality 20-90), down-and-up resampling (to 35-80 % of the size) and sensor noise
     (at half that probability), so that the model does not learn one dataset's image statistics.
-    ``p_domain`` > 0 adds the photo-domain effects of :func:`domain_aug.domain_shift` (old prints, casts,
-    low light, heavy blur or sharpening, small faces, halftone, grain, occluders), heavy JPEG
-    (quality 8-40) with that probability, and a wider scale range (0.8-1.2) and shift (10 %).
-    ``p_print`` > 0 turns that share of the batch into scanned old prints (:func:`domain_aug.old_print`).
+    ``levers`` (``train.levers``) act at their hooks: ``encode`` after the JPEG, ``framing`` on the geometry's
+    ranges, ``image`` after the colours (photo-domain effects, old prints).
     """
     g = generator
-    x = _encoders(x, g, p_degrade, p_domain)
-    if p_domain > 0:
-        scale, max_shift = (min(scale[0], 0.8), max(scale[1], 1.2)), max(max_shift, 0.1)
+    x = _encoders(x, g, p_degrade)
+    for lever in levers:
+        x = lever.encode(x, g)
+    for lever in levers:
+        scale, max_shift = lever.framing(scale, max_shift)
     img = x.permute(0, 3, 1, 2).float().div_(255.0)
     if p_degrade > 0:
         img = _cameras(img, g, p_degrade)
     img = _colours(_geometry(img, g, max_rotate, scale, max_shift), g, jitter, p_gray, p_blur)
-    if p_domain > 0:
-        from .domain_aug import domain_shift
-
-        img = domain_shift(img, g, p_domain)
-    if p_print > 0:
-        from .domain_aug import old_print
-
-        img = old_print(img, g, p_print)
+    for lever in levers:
+        img = lever.image(img, g)
     img = (img - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     return _erase(img, g, p_erase).contiguous(memory_format=torch.channels_last)

@@ -17,6 +17,7 @@ from ..data.records import Record
 from ..data.splits import make_split, read_split, write_split
 from ..errors import DatasetError
 from .config import DataConfig, TrainConfig
+from .levers import needs_windows
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def photo_windows(records: list[Record], landmarks: np.ndarray, cfg: TrainConfig
                 w, h = im.size
         except OSError:
             continue
-        out[i] = visible_window(lm, w, h, cfg.input_size, cfg.margin)
+        out[i] = visible_window(lm, w, h, cfg.model.input_size, cfg.model.margin)
     return out
 
 
@@ -143,7 +144,7 @@ def _load_source(d: DataConfig, cfg: TrainConfig, parts: tuple[str, ...]) -> dic
     records = load_records(d.dataset, d.root)
     if not records:
         raise DatasetError(f"no usable records in {d.root}")
-    settings = CacheSettings(size=cfg.input_size, margin=cfg.margin, border=cfg.border)
+    settings = CacheSettings(size=cfg.model.input_size, margin=cfg.model.margin, border=cfg.model.border)
     cache = build_cache([r.path for r in records], d.cache, settings, workers=max(1, min(2, os.cpu_count() or 1)),
                         landmarks_from=d.landmarks or None)
     index = cache.index()
@@ -190,7 +191,7 @@ def _load_source(d: DataConfig, cfg: TrainConfig, parts: tuple[str, ...]) -> dic
             idx, sel_records[p] = idx[: d.limit], sel_records[p][: d.limit]
         ii = np.asarray(idx, dtype=np.int64)
         result[p] = _to_arrays(sel_records[p], cache.crops[ii])
-        if cfg.context_mask > 0:
+        if needs_windows(cfg):
             result[p].window = torch.from_numpy(photo_windows(sel_records[p], cache.landmarks[ii], cfg))
         log.info("%s %s: %d images%s", source_name(d), p, len(idx),
                  f" ({len(left_out)} left out: noisy labels, twins)" if p == "train" and left_out else "")

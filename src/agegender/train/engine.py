@@ -13,11 +13,9 @@ from tqdm import tqdm
 from ..models.multitask import NUM_AGES, MirrorTTA
 from .augment import augment, normalize
 from .config import TrainConfig
-from .context import hide_borders, mask_context
 from .dataset import Arrays
+from .levers import Batch, Lever
 from .losses import distillation_loss, multitask_loss
-from .reencode import reencode
-from .unjudgeable import make_unjudgeable, uniform_gender_loss
 
 YEARS = torch.arange(NUM_AGES, dtype=torch.float32)
 
@@ -31,10 +29,10 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
 
 def draw_order(n: int, cfg: TrainConfig, epoch: int, rank: int = 0, world: int = 1,
                sample_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """This rank's rows for one epoch: a permutation of ``n`` rows, or ``cfg.epoch_size`` weighted draws."""
+    """This rank's rows for one epoch: a permutation of ``n`` rows, or ``sampling.epoch_size`` weighted draws."""
     g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     if sample_weights is not None:
-        perm = torch.multinomial(sample_weights, cfg.epoch_size or n, replacement=True, generator=g)
+        perm = torch.multinomial(sample_weights, cfg.sampling.epoch_size or n, replacement=True, generator=g)
     else:
         perm = torch.randperm(n, generator=g)
     per_rank = len(perm) // world
@@ -42,43 +40,42 @@ def draw_order(n: int, cfg: TrainConfig, epoch: int, rank: int = 0, world: int =
 
 
 def augmented_batch(data: Arrays, idx: torch.Tensor, cfg: TrainConfig, g: torch.Generator,
-                    donors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The network's input for rows ``idx`` with every augmentation the config asks for, and the mask of
-    the crops made unreadable (train/unjudgeable.py)."""
-    crops = data.crops[idx]
-    if donors is not None and cfg.context_mask > 0:
-        crops = mask_context(crops, donors, cfg.context_mask, g)
-    if cfg.hair_dropout > 0:
-        crops = hide_borders(crops, cfg.hair_dropout, g)
-    crops = reencode(crops, cfg.reencode, g)
-    crops, blind = make_unjudgeable(crops, cfg.unjudgeable, g)
-    x = augment(crops, g, max_rotate=cfg.max_rotate, p_degrade=cfg.degrade, p_domain=cfg.domain_aug,
-                p_print=cfg.old_print)
-    return x, blind
+                    levers: list[Lever]) -> Batch:
+    """Rows ``idx`` as the network sees them (``Batch.x``): each lever's ``crops`` hook, then augmentation
+    (with the levers' hooks inside it)."""
+    batch = Batch(idx, data.crops[idx], torch.zeros(len(idx), dtype=torch.bool))
+    for lever in levers:
+        lever.crops(batch, g)
+    batch.x = augment(batch.crops, g, max_rotate=cfg.augment.max_rotate, p_degrade=cfg.augment.degrade,
+                      levers=levers)
+    return batch
 
 
-def batch_loss(g_logits: torch.Tensor, a_logits: torch.Tensor, data: Arrays, idx: torch.Tensor,
-               blind: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Labels (and a teacher's targets, where the row's source has one) for the readable crops; a 50 %
-    gender for the unreadable ones."""
-    seen, rows = ~blind, idx[~blind]
+def batch_loss(g_logits: torch.Tensor, a_logits: torch.Tensor, data: Arrays, batch: Batch, cfg: TrainConfig,
+               levers: list[Lever]) -> tuple[torch.Tensor, dict[str, float]]:
+    """Labels (and a teacher's targets, where the row's source has one) for the rows a lever does not teach
+    otherwise (``Batch.unlabelled``); then each lever's own term."""
+    seen = ~batch.unlabelled
+    rows = batch.idx[seen]
+    c = cfg.loss
     loss, parts = multitask_loss(
         g_logits[seen], a_logits[seen], data.gender[rows], data.age[rows], data.age_low[rows],
-        data.age_high[rows], sigma=cfg.label_sigma, l1_weight=cfg.age_l1_weight,
-        gender_weight=cfg.gender_weight, label_smoothing=cfg.label_smoothing,
+        data.age_high[rows], sigma=c.label_sigma, l1_weight=c.age_l1_weight,
+        gender_weight=c.gender_weight, label_smoothing=c.label_smoothing,
     )
-    if cfg.distill > 0 and data.soft_gender is not None and data.soft_age is not None:
+    if cfg.distill.weight > 0 and data.soft_gender is not None and data.soft_age is not None:
         taught = torch.isfinite(data.soft_gender[rows, 0])  # rows of sources with a teacher
         if taught.any():
             kd, kd_parts = distillation_loss(g_logits[seen][taught], a_logits[seen][taught],
                                              data.soft_gender[rows][taught], data.soft_age[rows][taught])
-            share = cfg.distill * float(taught.float().mean())
+            share = cfg.distill.weight * float(taught.float().mean())
             loss = (1 - share) * loss + share * kd
             parts.update(kd_parts)
-    if blind.any():
-        lu = uniform_gender_loss(g_logits[blind])
-        loss = loss + float(blind.float().mean()) * lu
-        parts["unjudgeable"] = float(lu.detach())
+    for lever in levers:
+        extra = lever.loss(batch, g_logits, a_logits)
+        if extra is not None:
+            loss = loss + extra[0]
+            parts.update(extra[1])
     return loss, parts
 
 
@@ -92,24 +89,25 @@ def train_one_epoch(
     rank: int = 0,
     world: int = 1,
     sample_weights: torch.Tensor | None = None,
-    donors: torch.Tensor | None = None,
+    levers: list[Lever] | None = None,
 ) -> dict[str, float]:
-    """One epoch over ``draw_order``'s rows; ``donors``: photo windows for ``cfg.context_mask``."""
+    """One epoch over ``draw_order``'s rows; ``levers``: ``levers.build_levers(cfg, data)``."""
+    levers = levers if levers is not None else []
     model.train()
-    if cfg.freeze_bn:
+    if cfg.model.freeze_bn:
         from .onnx_weights import freeze_batchnorm
 
         freeze_batchnorm(model)
     perm = draw_order(len(data), cfg, epoch, rank, world, sample_weights)
-    n_batches = max(1, len(perm) // cfg.batch_size)
+    bs = cfg.optim.batch_size
+    n_batches = max(1, len(perm) // bs)
     sums: dict[str, float] = {}
     aug_g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + rank)
     bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=rank != 0 or not sys.stderr.isatty(), mininterval=1)
     for b in bar:
-        idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        x, blind = augmented_batch(data, idx, cfg, aug_g, donors)
-        g_logits, a_logits, _ = model(x)
-        loss, parts = batch_loss(g_logits, a_logits, data, idx, blind, cfg)
+        batch = augmented_batch(data, perm[b * bs : (b + 1) * bs], cfg, aug_g, levers)
+        g_logits, a_logits, _ = model(batch.x)
+        loss, parts = batch_loss(g_logits, a_logits, data, batch, cfg, levers)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)

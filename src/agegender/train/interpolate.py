@@ -16,6 +16,7 @@ import torch
 
 from ..errors import DatasetError
 from ..models import create_model
+from .config import canonical
 from .export import load_run_model
 from .trainer import init_weights
 
@@ -46,11 +47,11 @@ def interpolate_run(run_dir: str | Path, alpha: float, out_dir: str | Path, star
     if not (Path(run_dir) / "best.pt").is_file():
         raise DatasetError(f"{run_dir}: best.pt not found (is it a training run folder?)")
     tuned_model, ck = load_run_model(run_dir)
-    cfg: dict[str, Any] = dict(ck["config"])
-    start = start or cfg.get("init") or ""
+    cfg: dict[str, Any] = canonical(ck["config"], f"{run_dir}/best.pt")
+    start = start or cfg["model"]["init"]
     if not start:
         raise DatasetError(f"{run_dir}: its config has no init; pass the start network")
-    start_model = create_model(cfg["model"], pretrained=False, dropout=cfg.get("dropout", 0.2))
+    start_model = create_model(cfg["model"]["arch"], pretrained=False, dropout=cfg["model"]["dropout"])
     init_weights(start_model, start)
     state = interpolate_state(start_model.state_dict(), tuned_model.state_dict(), alpha)
     out = Path(out_dir)

@@ -26,6 +26,7 @@ from ..models.multitask import NUM_AGES
 from .config import TrainConfig
 from .dataset import load_arrays
 from .engine import predict_logits, sample_weights, score_sources, train_one_epoch, warmup_cosine
+from .levers import Lever, build_levers
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +126,18 @@ def _cached_teacher(teacher: str, train, path: Path, threads: int) -> tuple[torc
 
 def teacher_targets(cfg: TrainConfig, train, out: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft targets for every training row, each source from its own teacher (``DataConfig.teacher``,
-    default ``cfg.teacher``); ``teacher: none`` on a source leaves its rows to their labels alone (NaN)."""
+    default ``distill.teacher``); ``teacher: none`` on a source leaves its rows to their labels alone (NaN)."""
     sources = cfg.all_sources()
     if len(sources) == 1:
-        return _cached_teacher(sources[0].teacher or cfg.teacher, train, out / "teacher.pt", cfg.threads)
+        return _cached_teacher(sources[0].teacher or cfg.distill.teacher, train, out / "teacher.pt", cfg.threads)
     pg = torch.full((len(train), 2), float("nan"))
     pa = torch.full((len(train), NUM_AGES), float("nan"))
     src = train.source.numpy()
     for k, (d, name) in enumerate(zip(sources, train.source_names)):
         rows = np.flatnonzero(src == k)
-        teacher = d.teacher or cfg.teacher
+        teacher = d.teacher or cfg.distill.teacher
         if not teacher:
-            raise DatasetError(f"source {name}: no teacher (set teacher, or the source's own, or none)")
+            raise DatasetError(f"source {name}: no teacher (set distill.teacher, or the source's own, or none)")
         if teacher == "none":
             continue
         g, a = _cached_teacher(teacher, train.subset(rows), out / f"teacher-{name}.pt", cfg.threads)
@@ -159,19 +160,6 @@ def init_weights(model: nn.Module, init: str) -> None:
     log.info("initialised from %s", ck)
 
 
-def _context_donors(cfg: TrainConfig, train) -> torch.Tensor | None:
-    """Photo windows of the tightly cropped training photos, for ``cfg.context_mask``."""
-    if cfg.context_mask <= 0:
-        return None
-    from .context import is_tight
-
-    tight = is_tight(train.window, cfg.input_size)
-    if not tight.any():
-        raise DatasetError("context_mask: no training photo is cropped tighter than the crop")
-    log.info("context mask: %d of %d training crops end in fill", int(tight.sum()), len(train))
-    return train.window[tight]
-
-
 def _append_metrics(path: Path, row: dict, new: bool) -> None:
     """One epoch's row of ``metrics.csv``, in the columns of the file's header (a loss part that first
     shows up in a later epoch gets no column; one missing from this epoch is left empty)."""
@@ -186,19 +174,19 @@ def _append_metrics(path: Path, row: dict, new: bool) -> None:
         w.writerow(row)
 
 
-def _start(cfg: TrainConfig, rank: int, world: int) -> Path:
-    """Processes, threads and seeds; the run folder and its config (rank 0)."""
+def _start(cfg: TrainConfig, rank: int, world: int) -> tuple[Path, list[Lever]]:
+    """Processes, threads and seeds; the levers (checked against the config); the run folder and its
+    config (rank 0)."""
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")
     torch.set_num_threads(max(1, cfg.threads // world))
     seed_everything(cfg.seed)
-    if cfg.context_mask > 0 and (cfg.border != "grey" or cfg.margin <= 0):
-        raise DatasetError("context_mask needs border: grey and a margin above 0")
+    levers = build_levers(cfg)
     out = Path(cfg.out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    return out
+    return out, levers
 
 
 def _training_data(cfg: TrainConfig, out: Path, rank: int, world: int):  # noqa: ANN202 - (Arrays, Arrays)
@@ -209,31 +197,35 @@ def _training_data(cfg: TrainConfig, out: Path, rank: int, world: int):  # noqa:
     if world > 1 and rank == 0:
         dist.barrier()
     train, val = arrays["train"], arrays["val"]
-    if (cfg.teacher or any(d.teacher for d in cfg.all_sources())) and cfg.distill > 0:
+    kd = cfg.distill
+    if (kd.teacher or any(d.teacher for d in cfg.all_sources())) and kd.weight > 0:
         train.soft_gender, train.soft_age = teacher_targets(cfg, train, out)
-        if cfg.face_teacher > 0:
+        if kd.face_teacher > 0:
             from .facefeat import embedding_cache_path, mix_face_teacher
 
             train.soft_gender = mix_face_teacher(
-                train.soft_gender, train.paths, train.gender.numpy(), cfg.face_teacher,
+                train.soft_gender, train.paths, train.gender.numpy(), kd.face_teacher,
                 embedding_cache_path(cfg.data.root, cfg.data.cache), seed=cfg.seed)
-    elif cfg.face_teacher > 0:
-        raise DatasetError("face_teacher mixes into a teacher's targets: set teacher and distill > 0 too")
+    elif kd.face_teacher > 0:
+        raise DatasetError("distill.face_teacher mixes into a teacher's targets: "
+                           "set distill.teacher and distill.weight > 0 too")
     return train, val
 
 
 def _new_model(cfg: TrainConfig) -> nn.Module:
-    model = create_model(cfg.model, pretrained=cfg.pretrained and not cfg.init, dropout=cfg.dropout)
-    if cfg.init:
-        init_weights(model, cfg.init)
+    m = cfg.model
+    model = create_model(m.arch, pretrained=m.pretrained and not m.init, dropout=m.dropout)
+    if m.init:
+        init_weights(model, m.init)
     return model.to(memory_format=torch.channels_last)
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module, n_train: int, world: int):  # noqa: ANN202
     """AdamW and its warm-up + cosine schedule over the whole run."""
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    steps_per_epoch = max(1, (cfg.epoch_size or n_train) // world // cfg.batch_size)
-    total, warm = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)
+    o = cfg.optim
+    optimizer = torch.optim.AdamW(_param_groups(model, o.weight_decay), lr=o.lr)
+    steps_per_epoch = max(1, (cfg.sampling.epoch_size or n_train) // world // o.batch_size)
+    total, warm = steps_per_epoch * o.epochs, int(o.warmup_epochs * steps_per_epoch)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warm, total))
 
 
@@ -268,27 +260,34 @@ def _end_epoch(cfg: TrainConfig, out: Path, model: nn.Module, val, row: dict, st
                 "scheduler": state["scheduler"].state_dict(), "epoch": row["epoch"], "best": state["best"],
                 "bad": state["bad"], "config": cfg.to_dict()}, out / "last.pt")
     plot_curves(out / "metrics.csv", out / "curves.png")
-    return state["bad"] >= cfg.patience
+    return state["bad"] >= cfg.optim.patience
+
+
+def _sample_weights(cfg: TrainConfig, train) -> torch.Tensor | None:  # noqa: ANN001
+    """Per-row draw weights when the epoch is drawn (several sources, balance, ``epoch_size``); else None."""
+    sm = cfg.sampling
+    if len(cfg.all_sources()) > 1 or sm.balance > 0 or sm.group_balance > 0 or sm.epoch_size:
+        return sample_weights(train, [d.weight for d in cfg.all_sources()], sm.balance, sm.balance_by,
+                              sm.group_balance)
+    return None
 
 
 def fit(cfg: TrainConfig) -> Path:
     """Train ``cfg.model`` on ``cfg.data``; returns the run directory (best.pt, last.pt, metrics.csv...)."""
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    out = _start(cfg, rank, world)
+    out, levers = _start(cfg, rank, world)
     train, val = _training_data(cfg, out, rank, world)
     model = _new_model(cfg)
-    weights = None
-    if len(cfg.all_sources()) > 1 or cfg.balance > 0 or cfg.group_balance > 0 or cfg.epoch_size:
-        weights = sample_weights(train, [d.weight for d in cfg.all_sources()], cfg.balance,
-                                 cfg.balance_by, cfg.group_balance)
-    donors = _context_donors(cfg, train)
+    weights = _sample_weights(cfg, train)
+    for lever in levers:
+        lever.prepare(cfg, train)
     ddp_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer, scheduler = _optimizer(cfg, model, len(train), world)
     start, best, bad = _resume(out / "last.pt", model, optimizer, scheduler)
     state = {"best": best, "bad": bad, "optimizer": optimizer, "scheduler": scheduler}
-    for epoch in range(start, cfg.epochs):
+    for epoch in range(start, cfg.optim.epochs):
         state["t0"] = time.time()
-        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world, weights, donors)
+        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world, weights, levers)
         stop = rank == 0 and _end_epoch(cfg, out, model, val, {"epoch": epoch, **tr}, state)
         if world > 1:
             dist.barrier()

@@ -9,21 +9,22 @@ from typing import Any
 
 import torch
 
-from .config import TrainConfig
+from .config import TrainConfig, canonical
 from .dataset import Arrays, DatasetError, load_arrays
 
 Framing = tuple[float, str]
 
 
 def framing_of(cfg: dict[str, Any]) -> Framing:
-    """A training config's (margin, border)."""
-    return float(cfg.get("margin", 0.0)), str(cfg.get("border", "edge"))
+    """A saved training config's (margin, border), whatever its form (``config.canonical``)."""
+    model = canonical(cfg, "member config")["model"]
+    return float(model["margin"]), str(model["border"])
 
 
 def member_views(cfgs: list[dict[str, Any]]) -> tuple[list[Framing], list[int]]:
     """The distinct framings of an ensemble's members, tightest first (smallest margin; the attention map
     and the overlays show the first), and the view each member reads. Members must share the input size."""
-    sizes = {c["input_size"] for c in cfgs}
+    sizes = {canonical(c, "member config")["model"]["input_size"] for c in cfgs}
     if len(sizes) != 1:
         raise ValueError(f"ensemble members must share the input size, not {sorted(sizes)}")
     framings = sorted({framing_of(c) for c in cfgs})
@@ -34,7 +35,7 @@ def view_config(base: TrainConfig, member: dict[str, Any]) -> TrainConfig:
     """``base`` (its sources, splits and parts) framed as ``member`` was trained: the member's margin and
     border, and each source's crop cache taken from the member's source of the same dataset."""
     margin, border = framing_of(member)
-    if (margin, border) == (base.margin, base.border):
+    if (margin, border) == (base.model.margin, base.model.border):
         return base
     theirs = {d["dataset"]: d for d in (member.get("sources") or [member.get("data") or {}]) if d}
     sources = []
@@ -44,7 +45,7 @@ def view_config(base: TrainConfig, member: dict[str, Any]) -> TrainConfig:
             raise DatasetError(f"no {margin}/{border} crop cache of {d.dataset} in the member "
                                f"{member.get('name')!r}: it did not train on that source")
         sources.append(replace(d, cache=m["cache"], landmarks=m.get("landmarks") or d.cache))
-    cfg = replace(base, margin=margin, border=border)
+    cfg = replace(base, model=replace(base.model, margin=margin, border=border))
     if base.sources:
         return replace(cfg, sources=sources)
     return replace(cfg, data=sources[0])

@@ -1,4 +1,4 @@
-"""Context that does not give the source away.
+"""Lever ``context_mask``: context that does not give the source away.
 
 A crop with a margin shows hair, ears and background where the photo has them. UTKFace's photos are
 200x200 crops already, so its wide crops end in grey fill a little past the face, while All-Age-Faces'
@@ -9,11 +9,23 @@ photo (grey outside), so grey fill turns up in every source and says nothing abo
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..align import GREY
+from ...align import GREY
+from ...errors import DatasetError
+from .base import Batch, Lever, LeverConfig, register
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
+    from ..dataset import Arrays
+
+log = logging.getLogger(__name__)
 
 
 def is_tight(windows: torch.Tensor, size: int, slack: float = 1.0) -> torch.Tensor:
@@ -68,36 +80,38 @@ def mask_context(
     return out
 
 
-def hide_borders(crops: torch.Tensor, p: float, generator: torch.Generator,
-                 widths: tuple[float, float] = (0.05, 0.15), p_side: float = 0.75) -> torch.Tensor:
-    """Hair dropout: with probability ``p`` per crop, grey out bands along its sides.
+@dataclass
+class ContextMaskConfig(LeverConfig):
+    """``p``: the probability that a training crop is shown only within the photo window of a random tightly
+    cropped training photo (UTKFace's 200x200 crops), grey outside, so that a wide crop's grey border does
+    not mean "UTKFace"; needs ``model.border: grey`` and ``model.margin`` > 0."""
 
-    Each side of a chosen crop is hidden with probability ``p_side`` (at least one side), to a depth drawn
-    from ``widths`` (fractions of the crop). At margin 0 those bands hold most of the hair, ears and
-    background, so the network learns to read the face when they are cut away or covered (a tight crop
-    of a short-haired woman, a headscarf, a hat) while it still sees them in the other crops.
-    ``crops``: uint8 (N, S, S, 3).
-    """
-    if p <= 0:
-        return crops
-    n, size = crops.shape[0], crops.shape[1]
-    sel = (torch.rand(n, generator=generator) < p).nonzero().flatten().tolist()
-    if not sel:
-        return crops
-    out = crops.clone()
-    lo, hi = widths
-    for i in sel:
-        sides = (torch.rand(4, generator=generator) < p_side).tolist()
-        if not any(sides):
-            sides[int(torch.randint(0, 4, (1,), generator=generator))] = True
-        depth = [max(1, round(size * (lo + (hi - lo) * float(u)))) for u in torch.rand(4, generator=generator)]
-        top, bottom, left, right = (d if s else 0 for d, s in zip(depth, sides))
-        if top:
-            out[i, :top] = GREY
-        if bottom:
-            out[i, size - bottom :] = GREY
-        if left:
-            out[i, :, :left] = GREY
-        if right:
-            out[i, :, size - right :] = GREY
-    return out
+
+@register
+class ContextMask(Lever):
+    name = "context_mask"
+    order = 10
+    config_class = ContextMaskConfig
+    needs_windows = True
+
+    def __init__(self, config: LeverConfig) -> None:
+        super().__init__(config)
+        self.donors: torch.Tensor | None = None
+
+    def check(self, cfg: TrainConfig) -> None:
+        if self.on and (cfg.model.border != "grey" or cfg.model.margin <= 0):
+            raise DatasetError("context_mask needs border: grey and a margin above 0")
+
+    def prepare(self, cfg: TrainConfig, train: Arrays) -> None:
+        """Photo windows of the tightly cropped training photos: the donors."""
+        if not self.on:
+            return
+        tight = is_tight(train.window, cfg.model.input_size)
+        if not tight.any():
+            raise DatasetError("context_mask: no training photo is cropped tighter than the crop")
+        log.info("context mask: %d of %d training crops end in fill", int(tight.sum()), len(train))
+        self.donors = train.window[tight]
+
+    def crops(self, batch: Batch, g: torch.Generator) -> None:
+        if self.donors is not None and self.on:
+            batch.crops = mask_context(batch.crops, self.donors, self.config.p, g)

@@ -1,4 +1,4 @@
-"""Re-encoding augmentation: the same photo saved again must give the same answer.
+"""Lever ``reencode``: the same photo saved again must give the same answer.
 
 A share of the training crops is passed through what users do to a photo before it reaches us: JPEG at
 quality 60-95, WebP, a CMYK JPEG, greyscale, or a rescale by up to +-20 % (down and back up). Works on the
@@ -8,10 +8,13 @@ uint8 NHWC crops of the cache, one PIL round trip per picked crop.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .base import Batch, Lever, LeverConfig, register
 
 KINDS = ("jpeg", "webp", "cmyk", "grey", "rescale")
 
@@ -50,3 +53,36 @@ def reencode(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
         out = _roundtrip(Image.fromarray(x[i].numpy()), KINDS[k], q, s)
         x[i] = torch.from_numpy(np.asarray(out).copy())
     return x
+
+
+def greyscale(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """Each crop of a uint8 NHWC batch turned grey (PIL's luma, as a greyscale photo decodes) with
+    probability ``p``; draws nothing at 0."""
+    if p <= 0:
+        return x
+    picked = (torch.rand(x.shape[0], generator=g) < p).nonzero().flatten()
+    if len(picked) == 0:
+        return x
+    x = x.clone()
+    for i in picked.tolist():
+        x[i] = torch.from_numpy(np.asarray(Image.fromarray(x[i].numpy()).convert("L").convert("RGB")).copy())
+    return x
+
+
+@dataclass
+class ReencodeConfig(LeverConfig):
+    """``p``: the share of training crops saved again as users do (JPEG 60-95, WebP, CMYK, grey, +-20 %
+    rescale), so that re-encoding a photo does not change its answer; ``grey``: a further share turned
+    greyscale (the kind whose answers flip most)."""
+
+    grey: float = 0.0
+
+
+@register
+class Reencode(Lever):
+    name = "reencode"
+    order = 30
+    config_class = ReencodeConfig
+
+    def crops(self, batch: Batch, g: torch.Generator) -> None:
+        batch.crops = greyscale(reencode(batch.crops, self.config.p, g), self.config.grey, g)

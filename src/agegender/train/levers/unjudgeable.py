@@ -1,4 +1,4 @@
-""""Cannot judge" crops: a face the network cannot read should get a low-confidence gender.
+"""Lever ``unjudgeable``: a face the network cannot read should get a low-confidence gender.
 
 A share of each batch is made unreadable (turned upside down or on its side, or blurred far past any
 photo's focus) and taught a uniform gender distribution instead of its label; its age is left out of the
@@ -7,10 +7,13 @@ loss. Without this the network answers such faces as confidently as clear ones.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from .augment import lose_detail
+from ..augment import lose_detail
+from .base import Batch, Lever, LeverConfig, register
 
 
 def make_unjudgeable(x: torch.Tensor, p: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,3 +38,30 @@ def make_unjudgeable(x: torch.Tensor, p: float, g: torch.Generator) -> tuple[tor
 def uniform_gender_loss(gender_logits: torch.Tensor) -> torch.Tensor:
     """Cross-entropy to the uniform distribution over the gender classes (minimal at 50 %)."""
     return -F.log_softmax(gender_logits, 1).mean()
+
+
+@dataclass
+class UnjudgeableConfig(LeverConfig):
+    """``p``: the share of training crops made unreadable (upside down, on a side, blurred away) and taught a
+    50 % gender, so that such faces come back with low confidence."""
+
+
+@register
+class Unjudgeable(Lever):
+    name = "unjudgeable"
+    order = 40
+    config_class = UnjudgeableConfig
+
+    def crops(self, batch: Batch, g: torch.Generator) -> None:
+        # draws its coin flips even at p 0, as it always has: the batches after it stay as they were
+        batch.crops, blind = make_unjudgeable(batch.crops, self.config.p, g)
+        batch.unlabelled = batch.unlabelled | blind
+        batch.marks[self.name] = blind
+
+    def loss(self, batch: Batch, gender_logits: torch.Tensor, age_logits: torch.Tensor
+             ) -> tuple[torch.Tensor, dict[str, float]] | None:
+        blind = batch.marks[self.name]
+        if not blind.any():
+            return None
+        lu = uniform_gender_loss(gender_logits[blind])
+        return float(blind.float().mean()) * lu, {"unjudgeable": float(lu.detach())}

@@ -1,4 +1,4 @@
-"""Photo-domain augmentation: what real photos do to a face that UTKFace's web crops rarely show.
+"""Lever ``domain_aug``: what real photos do to a face that UTKFace's web crops rarely show.
 
 Old prints (sepia, fading, low contrast, halftone screens, grain), other cameras (colour casts, low
 light, heavy blur or over-sharpening), small faces (detail of a 24-48 px face) and occluders (a scarf, a
@@ -9,9 +9,13 @@ independently; all work on float NCHW batches in [0, 1], in torch, with a seeded
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from ..augment import jpeg_roundtrip, lose_detail
+from .base import Lever, LeverConfig, register
 
 _SEPIA = torch.tensor([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
 
@@ -55,38 +59,8 @@ def _occlude(img: torch.Tensor, i: int, g: torch.Generator) -> None:
         img[i, :, :y1, :] = colour
 
 
-def old_print(img: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
-    """Turn a random subset of the batch (probability ``p``) into scanned old prints, all effects at once as
-    a scan shows them: sepia or grey toning (or the colours kept, faded), faded contrast with lifted blacks,
-    a scanner's sharpening (half of them) and film grain (most of them). The age label stays: a print
-    does not make a face older, which models trained on web photos learn (issue 12: scans came out 4-7
-    years too old)."""
-    idx = _pick(img.shape[0], p, g)
-    if not len(idx):
-        return img
-    img = img.clone()
-    for i in idx.tolist():
-        x = img[i : i + 1]
-        tone = float(torch.rand(1, generator=g))
-        if tone < 0.55:
-            x = torch.einsum("ij,njhw->nihw", _SEPIA, x).clamp(0, 1)
-        elif tone < 0.85:
-            x = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]).expand(-1, 3, -1, -1)
-        m = x.mean()
-        lift = float(_u(0.03, 0.2, 1, g))
-        x = ((x - m) * float(_u(0.45, 0.85, 1, g)) + m) * (1 - lift) + lift
-        if bool(torch.rand(1, generator=g) < 0.5):
-            x = x + float(_u(0.5, 2.0, 1, g)) * (x - gaussian_blur(x, float(_u(0.8, 2.0, 1, g))))
-        if bool(torch.rand(1, generator=g) < 0.8):
-            x = x + float(_u(0.01, 0.06, 1, g)) * torch.randn(x[:, :1].shape, generator=g)
-        img[i : i + 1] = x.clamp(0, 1)
-    return img
-
-
 def domain_shift(img: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
     """Apply each photo-domain effect to a random subset of the batch (probability ``p`` each)."""
-    from .augment import lose_detail
-
     n = img.shape[0]
     img = img.clone()
     # old prints: sepia, faded low contrast
@@ -147,3 +121,32 @@ def domain_shift(img: torch.Tensor, g: torch.Generator, p: float) -> torch.Tenso
     for i in _pick(n, p, g).tolist():
         _occlude(img, i, g)
     return img.clamp_(0, 1)
+
+
+@dataclass
+class DomainAugConfig(LeverConfig):
+    """``p``: the probability of each photo-domain effect (sepia, fading, colour casts, low light, heavy blur
+    or sharpening, small faces, halftone, grain, occluders: :func:`domain_shift`) and of a heavy JPEG
+    (quality 8-40); when on, augmentation's scale range also widens to 0.8-1.2 and its shift to 10 %."""
+
+
+@register
+class DomainAug(Lever):
+    name = "domain_aug"
+    order = 50
+    config_class = DomainAugConfig
+
+    def encode(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        if self.on:
+            sel = (torch.rand(x.shape[0], generator=g) < self.config.p).nonzero().flatten().tolist()
+            if sel:
+                x = jpeg_roundtrip(x, sel, torch.randint(8, 41, (len(sel),), generator=g).tolist())
+        return x
+
+    def framing(self, scale: tuple[float, float], shift: float) -> tuple[tuple[float, float], float]:
+        if self.on:
+            return (min(scale[0], 0.8), max(scale[1], 1.2)), max(shift, 0.1)
+        return scale, shift
+
+    def image(self, img: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        return domain_shift(img, g, self.config.p) if self.on else img
