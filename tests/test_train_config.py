@@ -13,6 +13,7 @@ pytest.importorskip("torch", reason="training configs need the train extra (torc
 yaml = pytest.importorskip("yaml")
 
 from agegender.errors import DatasetError  # noqa: E402
+from agegender.train import legacy_config  # noqa: E402
 from agegender.train.config import TrainConfig, apply_overrides, get_key, leaf_keys, load_config  # noqa: E402
 from agegender.train.legacy_config import MOVED, is_old  # noqa: E402
 
@@ -126,7 +127,8 @@ def test_bad_keys_get_one_line_errors(tmp_path, text, words):
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
-def test_set_overrides_nested_keys_and_moves_old_ones(caplog):
+def test_set_overrides_nested_keys_and_moves_old_ones(caplog, monkeypatch):
+    monkeypatch.setattr(legacy_config, "_warned", set())  # each warning is said once per process
     with caplog.at_level(logging.WARNING):
         cfg = load_config(None, ["optim.lr=3e-4", "levers.reencode.p=0.3", "data.limit=5", "epochs=3",
                                  "distill=0.5", "model=mbv2", "model.freeze_bn=true"])
