@@ -84,12 +84,6 @@ def _name(source: ImageInput, index: int) -> str:
     return f"<{type(source).__name__} #{index}>"
 
 
-def _scaled(d: Detection, scale: float) -> Detection:
-    """``d`` in the pixels of a copy of its photo ``scale`` times its size."""
-    return Detection(box=tuple(float(v) * scale for v in d.box), score=d.score,  # type: ignore[arg-type]
-                     landmarks=(d.landmarks * np.float32(scale)).astype(np.float32))
-
-
 def _face(d: Detection, r: AgeGender, attention: np.ndarray | None) -> Face:
     """A detected face and what the model says about it, as one :class:`Face` (no landmarks in aligned mode)."""
     lms = tuple((float(x), float(y)) for x, y in d.landmarks) if np.isfinite(d.landmarks).all() else ()
@@ -355,7 +349,7 @@ class Predictor:
         if not dets:  # no face: no other copy is needed
             return _Prepared(name, w, h, dets, [], None)
         img, s = self._copy_for_alignment(dets, copies, max(w, h), reload)
-        crops = [self.align(img, d if s == 1.0 else _scaled(d, s)) for d in dets]
+        crops = [self.align(img, d if s == 1.0 else d.scaled(s)) for d in dets]
         return _Prepared(name, w, h, dets, crops, None)
 
     def _copy_for_alignment(self, dets: list[Detection], copies: dict[float, np.ndarray], longer: int,

@@ -298,12 +298,9 @@ class RetinaFaceDetector:
         side = max(small.shape[:2])
         faces = self._detect(small, 0.0, side, scale / k)
         least = self.coarse_face * side
-        if not faces or any(min(d.box[2] - d.box[0], d.box[3] - d.box[1]) < least for d in faces):
+        if not faces or any(min(d.width, d.height) < least for d in faces):
             return None
-        if k == 1:
-            return faces
-        return [Detection(box=tuple(float(v) * k for v in d.box), score=d.score,  # type: ignore[arg-type]
-                          landmarks=(d.landmarks * np.float32(k)).astype(np.float32)) for d in faces]
+        return faces if k == 1 else [d.scaled(k) for d in faces]
 
     def _border_faces(self, image: np.ndarray, faces: list[Detection], scale: float) -> list[Detection]:
         """``faces`` with those that touch the border with a landmark near it searched again, padded."""

@@ -65,7 +65,7 @@ def greyscale(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
         return x
     x = x.clone()
     for i in picked.tolist():
-        x[i] = torch.from_numpy(np.asarray(Image.fromarray(x[i].numpy()).convert("L").convert("RGB")).copy())
+        x[i] = torch.from_numpy(np.asarray(_roundtrip(Image.fromarray(x[i].numpy()), "grey", 0, 1.0)).copy())
     return x
 
 
