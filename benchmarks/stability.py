@@ -6,7 +6,8 @@ is compared with the main face of each re-saved copy: JPEG at quality 60, 80 and
 a CMYK JPEG, and the photo rescaled by 0.8 and 1.2. The flip rate of a variant is the share of images
 whose gender changes, among those where both copies have a face. A second table gives, for copies no
 one can judge (upside down, on its side, blurred away), the mean confidence max(p, 1 - p) and the share
-answered with 90 % or more.
+answered with 90 % or more, and how often the gender is the one the upright photo got (the similarity
+alignment turns a face upright when the detector's landmarks are right, and such a face is readable again).
 
     python benchmarks/stability.py --data fairface:../data/fairface/labels.csv \
         --split configs/splits/fairface.csv --part val --limit 1000 [--model runs/x/model.json]
@@ -86,7 +87,9 @@ def measure(predictor: Predictor, paths: list[str]) -> dict[str, dict[str, float
                          "lost": sum(1 for a, b in zip(originals, faces) if a and not b)}
         else:
             conf = np.array([max(f[1], 1 - f[1]) for f in faces if f])
+            both = [(a, b) for a, b in zip(originals, faces) if a and b]
             out[name] = {"n": len(paths), "faces_found": int(len(conf)),
+                         "same_gender": sum(a[0] == b[0] for a, b in both) / max(1, len(both)),
                          "mean_confidence": float(conf.mean()) if len(conf) else float("nan"),
                          "confident_share": float((conf >= 0.9).mean()) if len(conf) else float("nan")}
     return out
@@ -120,11 +123,12 @@ def markdown(res: dict[str, dict[str, float]], title: str) -> str:
     for name in RESAVED:
         r = res[name]
         lines.append(f"| {name} | {r['n']} | {r['flips']} | {100 * r['flip_rate']:.2f} % | {r['lost']} |")
-    lines += ["", "| unreadable copy | faces found | mean confidence | answered with >= 90 % |", "|---|---|---|---|"]
+    lines += ["", "| unreadable copy | faces found | mean confidence | answered with >= 90 % | gender as upright |",
+              "|---|---|---|---|---|"]
     for name in UNREADABLE:
         r = res[name]
         lines.append(f"| {name} | {r['faces_found']} of {r['n']} | {100 * r['mean_confidence']:.1f} % | "
-                     f"{100 * r['confident_share']:.1f} % |")
+                     f"{100 * r['confident_share']:.1f} % | {100 * r['same_gender']:.1f} % |")
     return "\n".join(lines) + "\n"
 
 
