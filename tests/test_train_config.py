@@ -14,7 +14,7 @@ yaml = pytest.importorskip("yaml")
 
 from agegender.errors import DatasetError  # noqa: E402
 from agegender.train import legacy_config  # noqa: E402
-from agegender.train.config import TrainConfig, apply_overrides, get_key, leaf_keys, load_config  # noqa: E402
+from agegender.train.config import PROVENANCE_KEYS, TrainConfig, apply_overrides, get_key, leaf_keys, load_config  # noqa: E402
 from agegender.train.legacy_config import MOVED, is_old  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_cards_agree_with_the_configs_they_record():
 
     for card in CARDS:
         c = ModelCard.load(card)
-        cfg = TrainConfig.from_dict({k: v for k, v in c.training["configs"][0].items() if k != "taken_from"})
+        cfg = TrainConfig.from_dict({k: v for k, v in c.training["configs"][0].items() if k not in PROVENANCE_KEYS})
         assert cfg.model.input_size == c.input.size
         assert (cfg.model.margin, cfg.model.border) == (c.alignment.margin, c.alignment.border)
         assert c.architecture.startswith(cfg.model.arch)
