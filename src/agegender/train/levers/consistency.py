@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .base import Batch, Lever, LeverConfig, register
-from .reencode import KINDS, _roundtrip
+from .reencode import KINDS, resave
 
 #: the kinds a copy is saved as when it is not turned grey
 COLOUR_KINDS = tuple(k for k in KINDS if k != "grey")
@@ -34,9 +32,7 @@ def resaved_copies(crops: torch.Tensor, grey: float, g: torch.Generator) -> torc
     scales = (torch.rand(n, generator=g) * 0.4 + 0.8).tolist()
     out = torch.empty_like(crops)
     for i in range(n):
-        kind = "grey" if is_grey[i] else COLOUR_KINDS[kinds[i]]
-        img = _roundtrip(Image.fromarray(crops[i].numpy()), kind, qualities[i], scales[i])
-        out[i] = torch.from_numpy(np.asarray(img).copy())
+        out[i] = resave(crops[i], "grey" if is_grey[i] else COLOUR_KINDS[kinds[i]], qualities[i], scales[i])
     return out
 
 

@@ -38,6 +38,11 @@ def _roundtrip(img: Image.Image, kind: str, q: int, scale: float) -> Image.Image
         return out.convert("RGB")
 
 
+def resave(crop: torch.Tensor, kind: str, q: int = 0, scale: float = 1.0) -> torch.Tensor:
+    """One uint8 HWC crop saved again as ``kind`` (one of ``KINDS``; ``q``: quality, ``scale``: rescale)."""
+    return torch.from_numpy(np.asarray(_roundtrip(Image.fromarray(crop.numpy()), kind, q, scale)).copy())
+
+
 def reencode(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
     """Each crop of a uint8 NHWC batch re-encoded with probability ``p`` (one of ``KINDS`` at random)."""
     if p <= 0:
@@ -50,8 +55,7 @@ def reencode(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
     qualities = torch.randint(60, 96, (len(picked),), generator=g).tolist()
     scales = (torch.rand(len(picked), generator=g) * 0.4 + 0.8).tolist()
     for i, k, q, s in zip(picked, kinds, qualities, scales):
-        out = _roundtrip(Image.fromarray(x[i].numpy()), KINDS[k], q, s)
-        x[i] = torch.from_numpy(np.asarray(out).copy())
+        x[i] = resave(x[i], KINDS[k], q, s)
     return x
 
 
@@ -65,7 +69,7 @@ def greyscale(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
         return x
     x = x.clone()
     for i in picked.tolist():
-        x[i] = torch.from_numpy(np.asarray(_roundtrip(Image.fromarray(x[i].numpy()), "grey", 0, 1.0)).copy())
+        x[i] = resave(x[i], "grey")
     return x
 
 
