@@ -15,28 +15,13 @@ import argparse
 
 import numpy as np
 import torch
-from PIL import Image
 
+from agegender.postprocess import softmax
 from agegender.train.config import load_config
-from agegender.train.dataset import Arrays, load_arrays
+from agegender.train.dataset import load_arrays
 from agegender.train.engine import predict_logits, score
 from agegender.train.export import load_run_model
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    p = np.exp(z - z.max(1, keepdims=True))
-    return p / p.sum(1, keepdims=True)
-
-
-def _grey(crops: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(np.stack([np.asarray(Image.fromarray(c).convert("L").convert("RGB"))
-                                      for c in crops.numpy()]))
-
-
-def _subset(val: Arrays, rows: np.ndarray) -> Arrays:
-    i = torch.from_numpy(rows)
-    return Arrays(crops=val.crops[i], age=val.age[i], age_low=val.age_low[i], age_high=val.age_high[i],
-                  gender=val.gender[i], paths=[], records=[])
+from agegender.train.levers.reencode import resave
 
 
 def main() -> None:
@@ -47,12 +32,12 @@ def main() -> None:
     torch.set_num_threads(1)
     val = load_arrays(load_config(args.config), parts=("val",))["val"]
     net = load_run_model(args.run)[0].eval().to(memory_format=torch.channels_last)
-    views = {"x": val.crops, "g": _grey(val.crops)}
+    views = {"x": val.crops, "g": torch.stack([resave(c, "grey") for c in val.crops])}
 
     def probs(view: str, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
         crops = views[view]
         g, a = predict_logits(net, torch.flip(crops, dims=[2]) if mirror else crops)
-        return _softmax(g), _softmax(a)
+        return softmax(g), softmax(a)
 
     p = {(v, m): probs(v, m) for v in views for m in (False, True)}
     mean = lambda a, b: tuple((u + w) / 2 for u, w in zip(a, b))  # noqa: E731
@@ -66,7 +51,7 @@ def main() -> None:
         line = f"{name:17s}"
         for i, source in enumerate(val.source_names):
             rows = np.where(src == i)[0]
-            sc = score(np.log(gx[rows] + 1e-9), np.log(ax[rows] + 1e-9), _subset(val, rows))
+            sc = score(np.log(gx[rows] + 1e-9), np.log(ax[rows] + 1e-9), val.subset(rows))
             line += f" | {source}: grey flips {100 * flips[rows].mean():.2f} % " + " ".join(
                 f"{k} {v:.4f}" for k, v in sc.items())
         print(line, flush=True)
