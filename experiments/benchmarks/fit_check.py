@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Crop level: a network's gender accuracy on training crops beside val crops, per source.
 
-The same number of random training crops as val crops (at most ``--n``), no augmentation, one pass,
-uncalibrated. When the training figure is no higher than the val one, the network does not fit the data it
+Up to ``--n`` random crops of each source's training part and of its val part, no augmentation, one
+pass, uncalibrated. When the training figure is no higher than the val one, the network does not fit the data it
 learned from. Written for docs/lab/2026-12-06-fairface-5.md.
 
     python experiments/benchmarks/fit_check.py runs/ff-e-i3 [--config configs/ff-e.yaml] [--n 3000]
