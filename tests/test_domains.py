@@ -216,6 +216,35 @@ def test_init_from_shipped_onnx_reproduces_it():
         init_weights(create_model("attn_mbv2", pretrained=False), f"{path}#3")
 
 
+def test_recalibrated_batch_norms_keep_the_function_and_can_train(astronaut):
+    """After an ONNX restore, batch norms re-estimated from crops give the same outputs in evaluation mode,
+    and in training mode (batch statistics) nearly the same, where the restored placeholders do not."""
+    from agegender.models import create_model
+    from agegender.train.augment import normalize
+    from agegender.train.onnx_weights import recalibrate_batchnorm
+    from agegender.train.trainer import init_weights
+
+    rng = np.random.default_rng(0)
+    face = np.asarray(Image.fromarray(astronaut).resize((112, 112)))
+    # the same photo shifted, mirrored and re-lit: crops alike enough for batch statistics to mean something
+    crops = np.stack([np.clip(np.roll(face[:, :: rng.choice([1, -1])], rng.integers(-6, 7, 2), (0, 1))
+                              * rng.uniform(0.8, 1.2), 0, 255).astype(np.uint8) for _ in range(64)])
+    crops = torch.from_numpy(crops)
+    model = create_model("attn_mbv2", pretrained=False, dropout=0.0)
+    init_weights(model, str(REPO / "src" / "agegender" / "assets" / "fast.onnx"))
+    x = normalize(crops[:32])
+    with torch.no_grad():
+        before = model.eval()(x)[0]
+        placeholder = model.train()(x)[0]
+    init_weights(model, str(REPO / "src" / "agegender" / "assets" / "fast.onnx"))  # undo the momentum update
+    assert recalibrate_batchnorm(model, crops[32:]) > 50
+    with torch.no_grad():
+        after = model.eval()(x)[0]
+        live = model.train()(x)[0]
+    assert (after - before).abs().max() < 1e-3
+    assert (live - before).abs().mean() < 0.5 * (placeholder - before).abs().mean()
+
+
 def test_export_mixes_a_new_run_with_a_shipped_network(tmp_path):
     """``agegender export RUN model.onnx#K``: the shipped network joins the ensemble as it is, and the
     card says where it came from."""

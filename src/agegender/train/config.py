@@ -69,6 +69,9 @@ class ModelConfig:
     init: str = ""
     #: keep batch norms in evaluation mode (fine-tuning, and required after ``init`` from ONNX)
     freeze_bn: bool = False
+    #: after ``init`` from ONNX: re-estimate the batch norms' statistics from this many training crops
+    #: (the function is unchanged), so they can train (``freeze_bn: false``); 0: off
+    recalibrate_bn: int = 0
 
 
 @dataclass

@@ -111,3 +111,48 @@ def freeze_batchnorm(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, crops: torch.Tensor, batch_size: int = 256) -> int:
+    """Re-estimate every batch norm's statistics from ``crops`` (uint8 NHWC) without changing what the
+    network computes in evaluation mode, so that its norms can train again (``freeze_bn: false``) after
+    an ONNX restore.
+
+    One pass in evaluation mode records each norm's input mean and variance per channel; each norm then
+    gets them as running statistics, with its scale and shift adjusted so that ``scale * (x - mean) / std
+    + shift`` is unchanged. Returns the number of norms recalibrated."""
+    from .augment import normalize
+
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not all(m.affine for m in norms):
+        raise ValueError("recalibrate_batchnorm: a norm without scale and shift cannot keep its function")
+    sums: dict[nn.Module, list[torch.Tensor]] = {}
+
+    def record(m: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        x = args[0].double().transpose(0, 1).flatten(1)  # channels first, everything else flattened
+        s = sums.setdefault(m, [torch.zeros(x.shape[0], dtype=torch.float64)] * 2 + [0])
+        s[0], s[1], s[2] = s[0] + x.sum(1), s[1] + x.pow(2).sum(1), s[2] + x.shape[1]
+
+    hooks = [m.register_forward_pre_hook(record) for m in norms]
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, len(crops), batch_size):
+            model(normalize(crops[i : i + batch_size]).contiguous(memory_format=torch.channels_last))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    for m in norms:
+        total, squares, n = sums[m]
+        mean = total / n
+        var = (squares / n - mean.pow(2)).clamp_min(0.0)
+        old = (m.running_var.double() + m.eps).sqrt()
+        new = (var + m.eps).sqrt()
+        m.bias.add_((m.weight.double() * (mean - m.running_mean.double()) / old).to(m.bias.dtype))
+        m.weight.mul_((new / old).to(m.weight.dtype))
+        m.running_mean.copy_(mean)
+        m.running_var.copy_(var)
+    log.info("recalibrated %d batch norms from %d crops", len(norms), len(crops))
+    return len(norms)

@@ -220,6 +220,16 @@ def _new_model(cfg: TrainConfig) -> nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
+def _recalibrate(model: nn.Module, train, cfg: TrainConfig) -> None:  # noqa: ANN001
+    """Batch-norm statistics from ``model.recalibrate_bn`` training crops drawn with the run's seed (the
+    same on every rank)."""
+    from .onnx_weights import recalibrate_batchnorm
+
+    g = torch.Generator().manual_seed(cfg.seed)
+    rows = torch.randperm(len(train), generator=g)[: cfg.model.recalibrate_bn]
+    recalibrate_batchnorm(model, train.crops[rows])
+
+
 def _optimizer(cfg: TrainConfig, model: nn.Module, n_train: int, world: int):  # noqa: ANN202
     """AdamW and its warm-up + cosine schedule over the whole run."""
     o = cfg.optim
@@ -278,6 +288,8 @@ def fit(cfg: TrainConfig) -> Path:
     out, levers = _start(cfg, rank, world)
     train, val = _training_data(cfg, out, rank, world)
     model = _new_model(cfg)
+    if cfg.model.recalibrate_bn:
+        _recalibrate(model, train, cfg)
     weights = _sample_weights(cfg, train)
     for lever in levers:
         lever.prepare(cfg, train)
