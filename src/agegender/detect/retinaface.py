@@ -30,7 +30,7 @@ _VARIANCE = (0.1, 0.2)
 _MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 #: a greyscale photo is coloured with the chromaticity of skin (B, G, R gains) before this detector sees
 #: it: it learned faces in colour, and in grey it missed 20 of 398 FairFace val faces that it found in
-#: colour (2 with the tint; docs/lab/2026-12-06-fairface-6.md). The model still reads the grey crop.
+#: colour (3 with the tint; docs/lab/2026-12-06-fairface-6.md). The model still reads the grey crop.
 _GREY_TINT_BGR = np.array([0.79, 0.93, 1.29], dtype=np.float32)
 
 
@@ -223,7 +223,8 @@ class RetinaFaceDetector:
     def _prepare(self, image: np.ndarray, pad_fraction: float, max_side: int
                  ) -> tuple[np.ndarray, tuple[float, float], int]:
         """The network input: the image scaled so that, with a black border of ``pad_fraction`` of its
-        longer side, it is at most ``max_side``; BGR, mean subtracted, NCHW float32.
+        longer side, it is at most ``max_side``; BGR, mean subtracted, NCHW float32; a greyscale image
+        coloured with ``_GREY_TINT_BGR`` first (``tint_grey``).
 
         Returns the blob, the (x, y) scale from image to blob pixels and the border (blob pixels).
         """
