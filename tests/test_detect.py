@@ -111,6 +111,30 @@ def test_small_faces_in_greyscale_photos_are_found_as_in_colour(utkface_dir):
     assert found["grey"] >= found["colour"] - 8, found
 
 
+def test_faces_in_hazy_photos_are_found_as_in_clear_ones(utkface_dir):
+    """Real UTKFace faces in a photo washed out to a third of its contrast (haze, a faded print): the
+    detector stretches a photo of so little contrast for its search and finds as many faces as in the clear
+    photo (a small face on a plain background keeps its contrast: the stretch clips nothing)."""
+    from agegender.detect.retinaface import contrast_stretch
+
+    paths = sorted(utkface_dir.glob("*.jpg"))[:400:4]
+    stretched, plain = RetinaFaceDetector(threads=1), RetinaFaceDetector(threads=1, stretch_contrast=False)
+    found = {"clear": 0, "hazy": 0, "hazy, no stretch": 0}
+    for p in paths:
+        canvas = Image.new("RGB", (400, 400), (150, 140, 120))
+        with Image.open(p) as im:
+            canvas.paste(im.convert("RGB").resize((48, 48)), (180, 150))
+        clear = np.asarray(canvas)
+        hazy = (clear.astype(np.float32) * 0.35 + 150).astype(np.uint8)
+        assert contrast_stretch(hazy) is not None
+        found["clear"] += bool(stretched.detect(clear))
+        found["hazy"] += bool(stretched.detect(hazy))
+        found["hazy, no stretch"] += bool(plain.detect(hazy))
+    assert found["hazy"] >= found["hazy, no stretch"] + 6, found
+    assert found["hazy"] >= found["clear"] - 5, found
+    assert contrast_stretch(np.asarray(Image.open(paths[0]).convert("RGB"))) is None  # a normal photo
+
+
 def _two_faces(astronaut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Side by side: a smaller copy (left) and the full-size astronaut (right)."""
     small = np.asarray(Image.fromarray(np.ascontiguousarray(astronaut)).resize((320, 320), Image.BILINEAR))
