@@ -18,15 +18,13 @@ import argparse
 import numpy as np
 import torch
 
+from agegender.eval.metrics import FAIRFACE9
 from agegender.postprocess import softmax
 from agegender.train.config import load_config
 from agegender.train.dataset import load_arrays
 from agegender.train.engine import predict_logits
 from agegender.train.export import load_run_model
 from agegender.train.facefeat import cached_embeddings, crossfit_gender, embedding_cache_path
-
-BANDS = [(0, "0-2"), (3, "3-9"), (10, "10-19"), (20, "20-29"), (30, "30-39"), (40, "40-49"), (50, "50-59"),
-         (60, "60-69"), (70, "70+")]
 
 
 def main() -> None:
@@ -52,11 +50,11 @@ def main() -> None:
     for w in (0.3, 0.5):
         answers[f"network + mirror, {w:.0%} embedding"] = (1 - w) * p_both + w * p_emb
     print(f"{args.source} val, {len(rows)} crops, gender accuracy\n")
-    print("| answer | all | " + " | ".join(name for _, name in BANDS) + " |")
-    print("|---|---|" + "---|" * len(BANDS))
+    print("| answer | all | " + " | ".join(FAIRFACE9.labels) + " |")
+    print("|---|---|" + "---|" * len(FAIRFACE9))
     for name, p in answers.items():
         ok = (p >= 0.5) == (gender == 1)
-        bands = " | ".join(f"{ok[low == lo].mean():.1%}" if (low == lo).any() else "–" for lo, _ in BANDS)
+        bands = " | ".join(f"{ok[low == lo].mean():.1%}" if (low == lo).any() else "–" for lo, _ in FAIRFACE9.ranges)
         print(f"| {name} | {ok.mean():.1%} | {bands} |")
 
 

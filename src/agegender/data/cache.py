@@ -27,7 +27,8 @@ from ..types import Detection
 
 log = logging.getLogger(__name__)
 
-#: 2: the detector colours greyscale photos for its search (2026-12-06), so their landmarks changed
+#: 2: the detector colours greyscale photos and stretches washed-out ones for its search (2026-12-06), so
+#: their landmarks changed
 CACHE_VERSION = 2
 
 

@@ -127,12 +127,12 @@ def recalibrate_batchnorm(model: nn.Module, crops: torch.Tensor, batch_size: int
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not all(m.affine for m in norms):
         raise ValueError("recalibrate_batchnorm: a norm without scale and shift cannot keep its function")
-    sums: dict[nn.Module, list[torch.Tensor]] = {}
+    sums: dict[nn.Module, tuple[torch.Tensor, torch.Tensor, int]] = {}  # per norm: sum, sum of squares, count
 
     def record(m: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         x = args[0].double().transpose(0, 1).flatten(1)  # channels first, everything else flattened
-        s = sums.setdefault(m, [torch.zeros(x.shape[0], dtype=torch.float64)] * 2 + [0])
-        s[0], s[1], s[2] = s[0] + x.sum(1), s[1] + x.pow(2).sum(1), s[2] + x.shape[1]
+        total, squares, n = sums.get(m, (0.0, 0.0, 0))
+        sums[m] = (total + x.sum(1), squares + x.pow(2).sum(1), n + x.shape[1])
 
     hooks = [m.register_forward_pre_hook(record) for m in norms]
     was_training = model.training
