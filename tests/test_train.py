@@ -289,3 +289,29 @@ def test_noise_ceiling_command_writes_the_training_crops_level(tiny, tmp_path, c
     assert "--percentile P or --remove" in capsys.readouterr().err
     assert main(["noise-ceiling", str(card), "--percentile", "95"]) != 0
     assert "needs the training config" in capsys.readouterr().err
+
+
+def test_weight_average_is_kept_validated_and_resumed(tiny, tmp_path):
+    """optim.ema: best.pt holds the moving average of the weights, not the last step's; last.pt carries the
+    average, and a resumed run goes on averaging instead of starting again."""
+    from agegender.errors import DatasetError
+
+    tmp, csv_path = tiny
+    run = tmp / "run"
+    if not (run / "best.pt").exists():
+        fit(load_config(write_config(tmp, csv_path)))
+    cfg_path = write_config(tmp_path, csv_path, out_dir=str(tmp_path / "avg"))
+    sets = [f"init={run}", "freeze_bn=true", "lr=0.01", "optim.ema=0.9", "optim.patience=5",
+            f"data.split={tmp / 'split.csv'}", f"data.cache={tmp / 'cache'}"]
+    out = fit(load_config(cfg_path, sets))
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["model"]
+    last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    steps = int(last["ema"]["n_averaged"])
+    assert steps > 1
+    moved = [k for k, w in last["model"].items() if w.is_floating_point() and not torch.allclose(w, best[k])]
+    assert moved, "the kept weights are the last step's, not their average"
+    fit(load_config(cfg_path, [*sets, "epochs=2"]))
+    again = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert again["epoch"] == 1 and int(again["ema"]["n_averaged"]) == 2 * steps
+    with pytest.raises(DatasetError, match="optim.ema"):
+        fit(load_config(write_config(tmp_path, csv_path, out_dir=str(tmp_path / "bad")), [*sets, "optim.ema=1.5"]))

@@ -4,7 +4,8 @@ A config holds a few run-level keys (``name``, ``out_dir``, ``seed``, ``threads`
 the training data (``data``, or ``sources``: several ``data`` blocks) and one block per concern::
 
     model: {arch: attn_mbv2, pretrained: true, input_size: 112, margin: 0.0, border: edge, dropout: 0.2}
-    optim: {epochs: 18, batch_size: 64, lr: 6.0e-4, weight_decay: 0.05, warmup_epochs: 1.0, patience: 6}
+    optim: {epochs: 18, batch_size: 64, lr: 6.0e-4, weight_decay: 0.05, warmup_epochs: 1.0, patience: 6,
+            ema: 0.0}
     loss: {label_sigma: 2.0, age_l1_weight: 0.1, gender_weight: 1.0, label_smoothing: 0.05}
     augment: {max_rotate: 12.0, degrade: 0.0}
     sampling: {epoch_size: 0, balance: 0.0, balance_by: "", group_balance: 0.0}
@@ -85,6 +86,9 @@ class OptimConfig:
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     patience: int = 6
+    #: decay of a moving average of the weights, updated every step, that is validated, kept and exported
+    #: instead of the last step's weights (``train/ema.py``); 0: off
+    ema: float = 0.0
 
 
 @dataclass

@@ -14,6 +14,7 @@ from ..models.multitask import NUM_AGES, MirrorTTA
 from .augment import augment, normalize
 from .config import TrainConfig
 from .dataset import Arrays
+from .ema import WeightAverage
 from .levers import Batch, Lever
 from .losses import distillation_loss, multitask_loss
 
@@ -90,8 +91,10 @@ def train_one_epoch(
     world: int = 1,
     sample_weights: torch.Tensor | None = None,
     levers: list[Lever] | None = None,
+    ema: WeightAverage | None = None,
 ) -> dict[str, float]:
-    """One epoch over ``draw_order``'s rows; ``levers``: ``levers.build_levers(cfg, data)``."""
+    """One epoch over ``draw_order``'s rows; ``levers``: ``levers.build_levers(cfg, data)``; ``ema``: a
+    moving average of the weights, updated after each step."""
     levers = levers if levers is not None else []
     model.train()
     if cfg.model.freeze_bn:
@@ -113,6 +116,8 @@ def train_one_epoch(
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update(model)
         parts["loss"] = float(loss.detach())
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v

@@ -25,6 +25,7 @@ from ..models import create_model
 from ..models.multitask import NUM_AGES
 from .config import TrainConfig
 from .dataset import load_arrays
+from .ema import WeightAverage
 from .engine import predict_logits, sample_weights, score_sources, train_one_epoch, warmup_cosine
 from .levers import Lever, build_levers
 
@@ -239,7 +240,8 @@ def _optimizer(cfg: TrainConfig, model: nn.Module, n_train: int, world: int):  #
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warm, total))
 
 
-def _resume(last: Path, model: nn.Module, optimizer, scheduler) -> tuple[int, float, int]:  # noqa: ANN001
+def _resume(last: Path, model: nn.Module, optimizer, scheduler,  # noqa: ANN001
+            ema: WeightAverage | None) -> tuple[int, float, int]:
     """(first epoch, best objective, epochs without improvement), from ``last.pt`` when there is one."""
     if not last.exists():
         return 0, float("inf"), 0
@@ -247,13 +249,18 @@ def _resume(last: Path, model: nn.Module, optimizer, scheduler) -> tuple[int, fl
     model.load_state_dict(ck["model"])
     optimizer.load_state_dict(ck["optimizer"])
     scheduler.load_state_dict(ck["scheduler"])
+    if ema is not None and ck.get("ema") is not None:
+        ema.load_state_dict(ck["ema"])
     log.info("resumed from %s at epoch %d", last, ck["epoch"] + 1)
     return ck["epoch"] + 1, ck["best"], ck["bad"]
 
 
 def _end_epoch(cfg: TrainConfig, out: Path, model: nn.Module, val, row: dict, state: dict) -> bool:  # noqa: ANN001
-    """Validate, log, keep ``best.pt`` and ``last.pt``; True when patience has run out."""
-    g, a = predict_logits(model, val.crops)
+    """Validate, log, keep ``best.pt`` and ``last.pt``; True when patience has run out. With a moving
+    average of the weights (``state["ema"]``), the average is what is validated and kept as best."""
+    ema = state.get("ema")
+    kept = ema.module if ema is not None else model
+    g, a = predict_logits(kept, val.crops)
     vm = {f"val_{k}": v for k, v in score_sources(g, a, val).items()}
     obj = vm.pop("val_objective")
     row = {**row, **vm, "val_objective": obj, "seconds": round(time.time() - state["t0"], 1),
@@ -262,13 +269,14 @@ def _end_epoch(cfg: TrainConfig, out: Path, model: nn.Module, val, row: dict, st
     log.info("epoch %d: %s", row["epoch"], {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
     if obj < state["best"]:
         state["best"], state["bad"] = obj, 0
-        torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": row["epoch"], "val": vm},
+        torch.save({"model": kept.state_dict(), "config": cfg.to_dict(), "epoch": row["epoch"], "val": vm},
                    out / "best.pt")
     else:
         state["bad"] += 1
     torch.save({"model": model.state_dict(), "optimizer": state["optimizer"].state_dict(),
                 "scheduler": state["scheduler"].state_dict(), "epoch": row["epoch"], "best": state["best"],
-                "bad": state["bad"], "config": cfg.to_dict()}, out / "last.pt")
+                "bad": state["bad"], "config": cfg.to_dict(),
+                "ema": ema.state_dict() if ema is not None else None}, out / "last.pt")
     plot_curves(out / "metrics.csv", out / "curves.png")
     return state["bad"] >= cfg.optim.patience
 
@@ -295,11 +303,13 @@ def fit(cfg: TrainConfig) -> Path:
         lever.prepare(cfg, train)
     ddp_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer, scheduler = _optimizer(cfg, model, len(train), world)
-    start, best, bad = _resume(out / "last.pt", model, optimizer, scheduler)
-    state = {"best": best, "bad": bad, "optimizer": optimizer, "scheduler": scheduler}
+    ema = WeightAverage(model, cfg.optim.ema) if cfg.optim.ema else None
+    start, best, bad = _resume(out / "last.pt", model, optimizer, scheduler, ema)
+    state = {"best": best, "bad": bad, "optimizer": optimizer, "scheduler": scheduler, "ema": ema}
     for epoch in range(start, cfg.optim.epochs):
         state["t0"] = time.time()
-        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world, weights, levers)
+        tr = train_one_epoch(ddp_model, train, optimizer, scheduler, cfg, epoch, rank, world, weights, levers,
+                             ema)
         stop = rank == 0 and _end_epoch(cfg, out, model, val, {"epoch": epoch, **tr}, state)
         if world > 1:
             dist.barrier()
