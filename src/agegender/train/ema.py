@@ -15,13 +15,18 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ..errors import DatasetError
 
 
+def check_decay(decay: float) -> None:
+    """Refuse an ``optim.ema`` outside (0, 1), before any data is loaded."""
+    if not 0.0 < decay < 1.0:
+        raise DatasetError(f"optim.ema must be in (0, 1) (0 turns it off), not {decay!r}")
+
+
 class WeightAverage:
-    """``decay`` in [0, 1): each step, average = decay * average + (1 - decay) * weights (buffers too); the
+    """``decay`` in (0, 1): each step, average = decay * average + (1 - decay) * weights (buffers too); the
     first step copies the weights."""
 
     def __init__(self, model: nn.Module, decay: float):
-        if not 0.0 < decay < 1.0:
-            raise DatasetError(f"optim.ema must be in (0, 1) (0 turns it off), not {decay!r}")
+        check_decay(decay)
         self._avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
     @property

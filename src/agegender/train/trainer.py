@@ -25,7 +25,7 @@ from ..models import create_model
 from ..models.multitask import NUM_AGES
 from .config import TrainConfig
 from .dataset import load_arrays
-from .ema import WeightAverage
+from .ema import WeightAverage, check_decay
 from .engine import predict_logits, sample_weights, score_sources, train_one_epoch, warmup_cosine
 from .levers import Lever, build_levers
 
@@ -183,6 +183,8 @@ def _start(cfg: TrainConfig, rank: int, world: int) -> tuple[Path, list[Lever]]:
     torch.set_num_threads(max(1, cfg.threads // world))
     seed_everything(cfg.seed)
     levers = build_levers(cfg)
+    if cfg.optim.ema:
+        check_decay(cfg.optim.ema)
     out = Path(cfg.out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
