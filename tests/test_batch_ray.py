@@ -236,8 +236,9 @@ def more_photos(tmp_path_factory, astronaut_path, coffee_path) -> tuple[Path, li
     return folder, make_photo_folder(folder, astronaut_path, coffee_path, copies=12)
 
 
-def _kill_mid_job(folder: Path, out: Path, mark: str, log: Path) -> set[int]:
-    """Start a job, SIGKILL its ``agegender batch`` process once a part is committed; the job's processes then."""
+def _kill_mid_job(folder: Path, out: Path, mark: str, log: Path) -> list[str]:
+    """Start a job, SIGKILL its ``agegender batch`` process once a part is committed; the command lines of the
+    job's processes then, read before the kill (a worker can be gone a moment after it)."""
     with open(log, "w") as fh:
         proc = subprocess.Popen(batch_cmd(folder, out, "--workers", "1", "--batch-size", "1"), stdout=fh,
                                 stderr=subprocess.STDOUT, env=job_env(mark))
@@ -247,7 +248,7 @@ def _kill_mid_job(folder: Path, out: Path, mark: str, log: Path) -> set[int]:
             assert proc.poll() is None, f"the job ended before a part was committed:\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, "no part committed in 300 s"
             time.sleep(0.2)
-        running = ray_processes(mark)
+        running = [_cmdline(p) for p in ray_processes(mark)]
         assert proc.poll() is None, "the job ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
@@ -263,8 +264,7 @@ def test_sigkill_of_the_driver_then_rerun_leaves_no_ray_process(more_photos, tmp
     out, first, second = tmp_path / "out", uuid.uuid4().hex, uuid.uuid4().hex
     before = ray_processes()
 
-    running = _kill_mid_job(folder, out, first, tmp_path / "killed.log")
-    commands = [_cmdline(p) for p in running]
+    commands = _kill_mid_job(folder, out, first, tmp_path / "killed.log")
     assert any("raylet" in c for c in commands) and any("ray::" in c for c in commands), commands  # Ray was up
     assert not [c for c in commands if "dashboard.py" in c and "--disable-frontend" not in c], commands  # no UI
     assert not (left := wait_until_none(lambda: ray_processes(first), 20)), left  # gone well before a rerun
