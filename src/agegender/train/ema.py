@@ -1,9 +1,6 @@
 """An exponential moving average of the weights (``optim.ema``): updated after every optimiser step, and what
-validation scores, ``best.pt`` keeps and ``agegender export`` ships, instead of the last step's weights.
-
-Fine-tuning from a shipped network, the weights the optimiser reaches at the end of a cosine cycle were worse
-on the validation parts than points between them and where they started (``agegender interpolate``); the
-average smooths the steps' noise the same way, along the whole run."""
+validation scores, ``best.pt`` keeps and ``agegender export`` ships, instead of the last step's weights
+(what it did on the shipped network: ``docs/training.md``)."""
 
 from __future__ import annotations
 
