@@ -42,17 +42,23 @@ _MBV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2 (width 1.0) feature extractor; output stride 32, 1280 channels."""
+    """MobileNetV2 (width 1.0) feature extractor; output stride 32, 1280 channels.
+
+    ``expand_scale``: multiplies the expansion factor of every block that expands (6 -> 6k), so each block's
+    hidden layer is k times as wide while its input and output channels stay as they are."""
 
     num_features = 1280
 
-    def __init__(self) -> None:
+    def __init__(self, expand_scale: int = 1) -> None:
         super().__init__()
+        if expand_scale < 1:
+            raise ValueError(f"expand_scale must be at least 1, got {expand_scale}")
+        self.expand_scale = expand_scale
         layers: list[nn.Module] = [ConvBNAct(3, 32, 3, 2)]
         cin = 32
         for t, c, n, s in _MBV2:
             for i in range(n):
-                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t if t == 1 else t * expand_scale))
                 cin = c
         layers.append(ConvBNAct(cin, self.num_features, 1))
         self.features = nn.Sequential(*layers)
@@ -85,6 +91,8 @@ def imagenet_mobilenet_v2_path() -> Path:
 
 
 def load_imagenet_weights(model: MobileNetV2) -> None:
+    if model.expand_scale != 1:
+        raise ValueError("ImageNet weights fit expand_scale 1; widen such a network instead (models.widen)")
     state = torch.load(imagenet_mobilenet_v2_path(), map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if k.startswith("features.")}
     result = model.load_state_dict(state, strict=True)

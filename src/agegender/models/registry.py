@@ -29,13 +29,17 @@ def create_model(name: str, pretrained: bool = False, **kwargs: object) -> nn.Mo
     return _REGISTRY[name](pretrained=pretrained, **kwargs)
 
 
-def _mbv2_multitask(pretrained: bool, attention: bool, gender_to_age: bool, **kw: object) -> nn.Module:
+def _mbv2_multitask(pretrained: bool, attention: bool, gender_to_age: bool, expand_scale: int = 1,
+                    **kw: object) -> nn.Module:
     from .backbones import MobileNetV2, load_imagenet_weights
     from .multitask import MultiTaskNet
+    from .widen import WIDEN_NOISE, widen_into
 
-    bb = MobileNetV2()
+    bb = MobileNetV2(expand_scale)
     if pretrained:
-        load_imagenet_weights(bb)
+        narrow = MobileNetV2()
+        load_imagenet_weights(narrow)
+        widen_into(narrow, bb, noise=WIDEN_NOISE)
     return MultiTaskNet(bb, MobileNetV2.num_features, attention=attention, gender_to_age=gender_to_age, **kw)
 
 
@@ -43,6 +47,13 @@ def _mbv2_multitask(pretrained: bool, attention: bool, gender_to_age: bool, **kw
 def attn_mbv2(pretrained: bool = False, **kw: object) -> nn.Module:
     """Attentional residual net (MobileNetV2 backbone), predicted gender fed to the age head."""
     return _mbv2_multitask(pretrained, attention=True, gender_to_age=True, **kw)
+
+
+@register_model("attn_mbv2_x2")
+def attn_mbv2_x2(pretrained: bool = False, **kw: object) -> nn.Module:
+    """attn_mbv2 with twice the hidden channels in every expanding block: one pass costs about what two
+    passes of attn_mbv2 do. Start it from a trained attn_mbv2 with ``model.init_arch`` (``models.widen``)."""
+    return _mbv2_multitask(pretrained, attention=True, gender_to_age=True, expand_scale=2, **kw)
 
 
 @register_model("mbv2")

@@ -68,6 +68,9 @@ class ModelConfig:
     #: start from these weights: a run folder or checkpoint (.pt), or an exported ONNX model, with
     #: ``#K`` for the K-th network of an ensemble (``src/agegender/assets/model.onnx#1``)
     init: str = ""
+    #: the architecture of ``init``'s weights when it is not ``arch``: they are loaded into it, then widened
+    #: into ``arch`` without changing what the network computes (``models.widen``: attn_mbv2 -> attn_mbv2_x2)
+    init_arch: str = ""
     #: keep batch norms in evaluation mode (fine-tuning, and required after ``init`` from ONNX)
     freeze_bn: bool = False
     #: after ``init`` from ONNX: re-estimate the batch norms' statistics from this many training crops

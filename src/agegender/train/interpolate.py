@@ -16,9 +16,9 @@ import torch
 
 from ..errors import DatasetError
 from ..models import create_model
-from .config import canonical
+from .config import ModelConfig, canonical
 from .export import load_run_model
-from .trainer import init_weights
+from .trainer import init_weights, start_network
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,14 @@ def interpolate_run(run_dir: str | Path, alpha: float, out_dir: str | Path, star
         raise DatasetError(f"{run_dir}: best.pt not found (is it a training run folder?)")
     tuned_model, ck = load_run_model(run_dir)
     cfg: dict[str, Any] = canonical(ck["config"], f"{run_dir}/best.pt")
-    start = start or cfg["model"]["init"]
-    if not start:
+    if start:
+        start_model = create_model(cfg["model"]["arch"], pretrained=False, dropout=cfg["model"]["dropout"])
+        init_weights(start_model, start)
+    elif cfg["model"]["init"]:
+        start = cfg["model"]["init"]
+        start_model = start_network(ModelConfig(**cfg["model"]), cfg["seed"])
+    else:
         raise DatasetError(f"{run_dir}: its config has no init; pass the start network")
-    start_model = create_model(cfg["model"]["arch"], pretrained=False, dropout=cfg["model"]["dropout"])
-    init_weights(start_model, start)
     state = interpolate_state(start_model.state_dict(), tuned_model.state_dict(), alpha)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

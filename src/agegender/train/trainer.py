@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..errors import DatasetError
 from ..models import create_model
 from ..models.multitask import NUM_AGES
-from .config import TrainConfig
+from .config import ModelConfig, TrainConfig
 from .dataset import load_arrays
 from .ema import WeightAverage, check_decay
 from .engine import predict_logits, sample_weights, score_sources, train_one_epoch, warmup_cosine
@@ -215,12 +215,24 @@ def _training_data(cfg: TrainConfig, out: Path, rank: int, world: int):  # noqa:
     return train, val
 
 
-def _new_model(cfg: TrainConfig) -> nn.Module:
-    m = cfg.model
+def start_network(m: ModelConfig, seed: int = 0) -> nn.Module:
+    """The network a run starts from: ImageNet weights, or ``init`` (widened from ``init_arch`` with noise
+    drawn from ``seed``)."""
     model = create_model(m.arch, pretrained=m.pretrained and not m.init, dropout=m.dropout)
-    if m.init:
+    if m.init and m.init_arch:
+        from ..models.widen import WIDEN_NOISE, widen_into
+
+        narrow = create_model(m.init_arch, pretrained=False, dropout=m.dropout)
+        init_weights(narrow, m.init)
+        widen_into(narrow, model, noise=WIDEN_NOISE, seed=seed)
+        log.info("widened %s into %s", m.init_arch, m.arch)
+    elif m.init:
         init_weights(model, m.init)
-    return model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _new_model(cfg: TrainConfig) -> nn.Module:
+    return start_network(cfg.model, cfg.seed).to(memory_format=torch.channels_last)
 
 
 def _recalibrate(model: nn.Module, train, cfg: TrainConfig) -> None:  # noqa: ANN001
