@@ -19,7 +19,7 @@ def test_registry_refuses_duplicates_and_unknown():
         create_model("nope")
 
 
-@pytest.mark.parametrize("name", ["attn_mbv2", "mbv2", "attn_mbv2_nogender", "attn_mbv2_face"])
+@pytest.mark.parametrize("name", ["attn_mbv2", "mbv2", "attn_mbv2_nogender", "attn_mbv2_face", "attn_mbv2_x2"])
 def test_forward_shapes(name):
     m = create_model(name).eval()
     g, a, att = m(torch.randn(2, 3, 112, 112))
@@ -119,3 +119,51 @@ def test_degrade_augmentation_changes_pixels_deterministically():
     assert torch.equal(a, b) and a.shape == (4, 3, 112, 112)
     j = jpeg_roundtrip(x, [0], [20])
     assert not torch.equal(j[0], x[0]) and torch.equal(j[1:], x[1:])
+
+
+def test_a_widened_shipped_network_answers_as_the_shipped_graph(astronaut):
+    """attn_mbv2_x2 started from the shipped fast.onnx (``model.init_arch``) computes what that graph computes:
+    exactly without noise; with the noise that lets the copies learn, within a small shift of the logits.
+    Each widened block has twice the hidden channels, and the noisy copies differ from their originals."""
+    from pathlib import Path
+
+    import onnxruntime as ort
+    from PIL import Image
+
+    from agegender.models.widen import widen_into
+    from agegender.train.augment import normalize
+    from agegender.train.config import ModelConfig
+    from agegender.train.trainer import init_weights, start_network
+
+    path = Path(__file__).resolve().parents[1] / "src" / "agegender" / "assets" / "fast.onnx"
+    face = np.asarray(Image.fromarray(astronaut).resize((112, 112)))
+    x = normalize(torch.from_numpy(np.stack([face, face[:, ::-1].copy()])))
+    og, oa, _ = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})
+    narrow = create_model("attn_mbv2", dropout=0.0)
+    init_weights(narrow, str(path))
+    exact = widen_into(narrow, create_model("attn_mbv2_x2", dropout=0.0))
+    noisy = start_network(ModelConfig(arch="attn_mbv2_x2", init=str(path), init_arch="attn_mbv2", dropout=0.0))
+    with torch.no_grad():
+        (g, a, _), (gn, an, _) = exact.eval()(x), noisy.eval()(x)
+    assert np.abs(og - g.numpy()).max() < 1e-4 and np.abs(oa - a.numpy()).max() < 1e-4
+    assert 0 < np.abs(og - gn.numpy()).max() < 0.1 * np.abs(og).max()
+    assert np.abs(oa - an.numpy()).max() < 0.1 * np.abs(oa).max()
+    w_narrow = narrow.backbone.features[2].conv[0][0].weight
+    w_wide = noisy.backbone.features[2].conv[0][0].weight
+    h = w_narrow.shape[0]
+    assert w_wide.shape[0] == 2 * h and torch.equal(w_wide[:h], w_narrow)
+    assert not torch.allclose(w_wide[h:], w_narrow)
+
+
+def test_widening_refuses_what_it_cannot_widen():
+    from agegender.models.backbones import MobileNetV2, load_imagenet_weights
+    from agegender.models.widen import widen_into
+
+    with pytest.raises(ValueError, match="no tensor"):
+        widen_into(create_model("mbv2"), create_model("attn_mbv2_x2"))  # no attention block to fill
+    with pytest.raises(ValueError, match="cannot be widened"):
+        widen_into(create_model("attn_mbv2_x2"), create_model("attn_mbv2"))
+    with pytest.raises(ValueError, match="at least 1"):
+        MobileNetV2(expand_scale=0)
+    with pytest.raises(ValueError, match="widen such a network"):
+        load_imagenet_weights(MobileNetV2(expand_scale=2))
