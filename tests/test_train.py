@@ -315,3 +315,28 @@ def test_weight_average_is_kept_validated_and_resumed(tiny, tmp_path):
     assert again["epoch"] == 1 and int(again["ema"]["n_averaged"]) == 2 * steps
     with pytest.raises(DatasetError, match="optim.ema"):
         fit(load_config(write_config(tmp_path, csv_path, out_dir=str(tmp_path / "bad")), [*sets, "optim.ema=1.5"]))
+
+
+def test_a_trained_network_widened_trains_on(tiny, tmp_path):
+    """model.init_arch: a run's network is widened into attn_mbv2_x2, trains, and its best.pt holds the wide
+    network; interpolating back to alpha 0 gives the widened start. Bad settings fail before data loads."""
+    from agegender.errors import DatasetError
+    from agegender.train.interpolate import interpolate_run
+
+    tmp, csv_path = tiny
+    run = tmp / "run"
+    if not (run / "best.pt").exists():
+        fit(load_config(write_config(tmp, csv_path)))
+    cfg_path = write_config(tmp_path, csv_path, out_dir=str(tmp_path / "wide"))
+    sets = [f"init={run}", "model.init_arch=attn_mbv2", "model.arch=attn_mbv2_x2", "freeze_bn=true",
+            f"data.split={tmp / 'split.csv'}", f"data.cache={tmp / 'cache'}"]
+    out = fit(load_config(cfg_path, sets))
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["model"]
+    narrow = torch.load(run / "best.pt", map_location="cpu", weights_only=False)["model"]
+    key = "backbone.features.2.conv.0.0.weight"
+    assert best[key].shape[0] == 2 * narrow[key].shape[0]
+    start = torch.load(interpolate_run(out, 0.0, tmp_path / "back") / "best.pt", weights_only=False)["model"]
+    assert torch.equal(start[key][: narrow[key].shape[0]], narrow[key])
+    for bad, message in (("model.arch=nope", "unknown network"), ("init=", "model.init is empty")):
+        with pytest.raises(DatasetError, match=message):
+            fit(load_config(write_config(tmp_path, csv_path, out_dir=str(tmp_path / "bad")), [*sets, bad]))

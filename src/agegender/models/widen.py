@@ -59,11 +59,11 @@ def widen_into(narrow: nn.Module, wide: nn.Module, noise: float = 0.0, seed: int
     blocks_n, blocks_w = _blocks(narrow), _blocks(wide)
     if blocks_n.keys() != blocks_w.keys():
         raise ValueError("widen_into: the two networks do not have the same blocks")
-    for name, bn in blocks_n.items():
-        hidden_n, hidden_w = bn.conv[-2].in_channels, blocks_w[name].conv[-2].in_channels
+    for name, block in blocks_n.items():
+        hidden_n, hidden_w = block.conv[-2].in_channels, blocks_w[name].conv[-2].in_channels
         if hidden_n == hidden_w:
             continue
-        if len(bn.conv) != 4 or hidden_w % hidden_n:
+        if len(block.conv) != 4 or hidden_w % hidden_n:
             raise ValueError(f"widen_into: block {name} cannot be widened from {hidden_n} to {hidden_w} channels")
         new.update(_widen_block(name, src, hidden_w // hidden_n, noise, gen))
     state = wide.state_dict()

@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import DatasetError
-from ..models import create_model
+from ..models import create_model, list_models
 from ..models.multitask import NUM_AGES
 from .config import ModelConfig, TrainConfig
 from .dataset import load_arrays
@@ -175,6 +175,15 @@ def _append_metrics(path: Path, row: dict, new: bool) -> None:
         w.writerow(row)
 
 
+def _check_networks(m: ModelConfig) -> None:
+    """Refuse an unknown network, or ``init_arch`` without ``init``, before any data is loaded."""
+    for key, name in (("model.arch", m.arch), ("model.init_arch", m.init_arch)):
+        if name and name not in list_models():
+            raise DatasetError(f"{key}: unknown network {name!r}; known: {', '.join(list_models())}")
+    if m.init_arch and not m.init:
+        raise DatasetError("model.init_arch is the architecture of model.init's weights, and model.init is empty")
+
+
 def _start(cfg: TrainConfig, rank: int, world: int) -> tuple[Path, list[Lever]]:
     """Processes, threads and seeds; the levers (checked against the config); the run folder and its
     config (rank 0)."""
@@ -185,6 +194,7 @@ def _start(cfg: TrainConfig, rank: int, world: int) -> tuple[Path, list[Lever]]:
     levers = build_levers(cfg)
     if cfg.optim.ema:
         check_decay(cfg.optim.ema)
+    _check_networks(cfg.model)
     out = Path(cfg.out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
