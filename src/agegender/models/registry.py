@@ -37,9 +37,10 @@ def _mbv2_multitask(pretrained: bool, attention: bool, gender_to_age: bool, expa
 
     bb = MobileNetV2(expand_scale)
     if pretrained:
-        narrow = MobileNetV2()
+        narrow = bb if expand_scale == 1 else MobileNetV2()
         load_imagenet_weights(narrow)
-        widen_into(narrow, bb, noise=WIDEN_NOISE)
+        if narrow is not bb:
+            widen_into(narrow, bb, noise=WIDEN_NOISE)
     return MultiTaskNet(bb, MobileNetV2.num_features, attention=attention, gender_to_age=gender_to_age, **kw)
 
 
